@@ -1,0 +1,1 @@
+"""nsa_jax.judges."""
