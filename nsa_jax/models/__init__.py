@@ -1,0 +1,14 @@
+"""Flax NNX decoder (Llama 3, Qwen2/2.5, Qwen3), KV cache, and Hugging Face checkpoint import/export."""
+
+from nsa_jax.models.config import SUPPORTED_MODEL_TYPES, ModelConfig, UnsupportedModelError
+from nsa_jax.models.transformer import KVCache, Transformer, init_model, positions_from_mask
+
+__all__ = [
+    "SUPPORTED_MODEL_TYPES",
+    "KVCache",
+    "ModelConfig",
+    "Transformer",
+    "UnsupportedModelError",
+    "init_model",
+    "positions_from_mask",
+]

@@ -1,0 +1,140 @@
+"""Building blocks of the decoder: parameters with logical axes, RMSNorm, RoPE, attention, SwiGLU MLP.
+
+Every parameter is an `nnx.Param` whose metadata `axes` names its logical axes ("vocab", "embed", "heads",
+"kv_heads", "head_dim", "mlp", "layers"); `nsa_jax.parallel` maps those names to mesh axes with one table.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from nsa_jax.models.config import ModelConfig
+
+# A finite "minus infinity": a fully masked row (a left-pad query) gets a uniform softmax instead of NaN.
+_MASK_VALUE = -0.7 * float(jnp.finfo(jnp.float32).max)
+
+
+def param(rngs: nnx.Rngs, shape: tuple[int, ...], axes: tuple[str, ...], cfg: ModelConfig, init: str = "normal"):
+    """A parameter of `shape` tagged with logical `axes`; `init` is "normal" (std initializer_range), "ones", "zeros"."""
+    if init == "normal":
+        value = cfg.initializer_range * jax.random.normal(rngs.params(), shape, jnp.float32)
+    elif init == "ones":
+        value = jnp.ones(shape, jnp.float32)
+    else:
+        value = jnp.zeros(shape, jnp.float32)
+    return nnx.Param(value.astype(cfg.param_dtype), axes=axes)
+
+
+class RMSNorm(nnx.Module):
+    """y = x / sqrt(mean(x^2) + eps) * w, computed in float32 and cast back (as HF does)."""
+
+    def __init__(self, dim: int, axis_name: str, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        self.weight = param(rngs, (dim,), (axis_name,), cfg, "ones")
+        self.eps = cfg.rms_norm_eps
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x32 = x.astype(jnp.float32)
+        x32 = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
+        return self.weight[...].astype(x.dtype) * x32.astype(x.dtype)
+
+
+def rope_inv_freq(cfg: ModelConfig) -> jax.Array:
+    """Inverse frequencies [head_dim/2] of RoPE with the config's theta and scaling (llama3 or linear)."""
+    dim = cfg.head_dim
+    inv_freq = 1.0 / (cfg.rope_theta ** (jnp.arange(0, dim, 2, dtype=jnp.float32) / dim))
+    scaling = cfg.rope_scaling or {}
+    kind = scaling.get("rope_type", "default")
+    if kind == "linear":
+        return inv_freq / scaling["factor"]
+    if kind == "llama3":
+        # Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, the band between interpolated.
+        factor = scaling["factor"]
+        low, high = scaling["low_freq_factor"], scaling["high_freq_factor"]
+        old_len = scaling["original_max_position_embeddings"]
+        wavelen = 2 * math.pi / inv_freq
+        scaled = jnp.where(wavelen > old_len / low, inv_freq / factor, inv_freq)
+        smooth = (old_len / wavelen - low) / (high - low)
+        smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+        medium = (wavelen >= old_len / high) & (wavelen <= old_len / low)
+        return jnp.where(medium, smoothed, scaled)
+    return inv_freq
+
+
+def apply_rope(x: jax.Array, positions: jax.Array, inv_freq: jax.Array) -> jax.Array:
+    """Rotates x [B, T, H, Dh] by angle position * inv_freq, HF "rotate_half" layout (first half, second half)."""
+    angles = positions[..., None].astype(jnp.float32) * inv_freq  # [B, T, Dh/2]
+    cos = jnp.cos(angles)[:, :, None, :]
+    sin = jnp.sin(angles)[:, :, None, :]
+    x1, x2 = jnp.split(x.astype(jnp.float32), 2, axis=-1)
+    out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
+    return out.astype(x.dtype)
+
+
+class Attention(nnx.Module):
+    """Grouped-query attention with optional q/k/v bias (Qwen2) and per-head q/k RMSNorm (Qwen3)."""
+
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        d, h, kvh, dh = cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        self.cfg = cfg
+        self.q_proj = param(rngs, (d, h, dh), ("embed", "heads", "head_dim"), cfg)
+        self.k_proj = param(rngs, (d, kvh, dh), ("embed", "kv_heads", "head_dim"), cfg)
+        self.v_proj = param(rngs, (d, kvh, dh), ("embed", "kv_heads", "head_dim"), cfg)
+        self.o_proj = param(rngs, (h, dh, d), ("heads", "head_dim", "embed"), cfg)
+        if cfg.attention_bias:
+            self.q_bias = param(rngs, (h, dh), ("heads", "head_dim"), cfg, "zeros")
+            self.k_bias = param(rngs, (kvh, dh), ("kv_heads", "head_dim"), cfg, "zeros")
+            self.v_bias = param(rngs, (kvh, dh), ("kv_heads", "head_dim"), cfg, "zeros")
+        if cfg.qk_norm:
+            self.q_norm = RMSNorm(dh, "head_dim", cfg, rngs=rngs)
+            self.k_norm = RMSNorm(dh, "head_dim", cfg, rngs=rngs)
+
+    def project_qkv(self, x: jax.Array, positions: jax.Array, inv_freq: jax.Array):
+        """x [B, T, d] -> q [B, T, H, Dh], k and v [B, T, KVH, Dh], with RoPE applied to q and k."""
+        dt = self.cfg.dtype
+        q = jnp.einsum("btd,dhk->bthk", x, self.q_proj[...].astype(dt))
+        k = jnp.einsum("btd,dhk->bthk", x, self.k_proj[...].astype(dt))
+        v = jnp.einsum("btd,dhk->bthk", x, self.v_proj[...].astype(dt))
+        if self.cfg.attention_bias:
+            q, k, v = q + self.q_bias[...].astype(dt), k + self.k_bias[...].astype(dt), v + self.v_bias[...].astype(dt)
+        if self.cfg.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
+        return apply_rope(q, positions, inv_freq), apply_rope(k, positions, inv_freq), v
+
+    def attend(self, q: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array) -> jax.Array:
+        """q [B, T, H, Dh] over keys k, v [B, S, KVH, Dh] where allowed [B, T, S]; returns [B, T, d]."""
+        b, t, h, dh = q.shape
+        kvh = k.shape[2]
+        qg = q.reshape(b, t, kvh, h // kvh, dh)
+        scores = jnp.einsum("btkgd,bskd->bkgts", qg, k, preferred_element_type=jnp.float32) / math.sqrt(dh)
+        scores = jnp.where(allowed[:, None, None, :, :], scores, _MASK_VALUE)
+        probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
+        out = jnp.einsum("bkgts,bskd->btkgd", probs, v).reshape(b, t, h, dh)
+        return jnp.einsum("bthk,hkd->btd", out, self.o_proj[...].astype(self.cfg.dtype))
+
+
+class MLP(nnx.Module):
+    """SwiGLU: down(silu(gate(x)) * up(x))."""
+
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        d, m = cfg.hidden_size, cfg.intermediate_size
+        self.cfg = cfg
+        self.gate_proj = param(rngs, (d, m), ("embed", "mlp"), cfg)
+        self.up_proj = param(rngs, (d, m), ("embed", "mlp"), cfg)
+        self.down_proj = param(rngs, (m, d), ("mlp", "embed"), cfg)
+        if cfg.mlp_bias:
+            self.gate_bias = param(rngs, (m,), ("mlp",), cfg, "zeros")
+            self.up_bias = param(rngs, (m,), ("mlp",), cfg, "zeros")
+            self.down_bias = param(rngs, (d,), ("embed",), cfg, "zeros")
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        dt = self.cfg.dtype
+        gate = x @ self.gate_proj[...].astype(dt)
+        up = x @ self.up_proj[...].astype(dt)
+        if self.cfg.mlp_bias:
+            gate, up = gate + self.gate_bias[...].astype(dt), up + self.up_bias[...].astype(dt)
+        out = (jax.nn.silu(gate) * up) @ self.down_proj[...].astype(dt)
+        return out + self.down_bias[...].astype(dt) if self.cfg.mlp_bias else out

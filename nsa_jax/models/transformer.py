@@ -1,0 +1,147 @@
+"""The decoder-only transformer (Llama 3 / Qwen2 / Qwen3) and its KV cache.
+
+Positions are explicit: a padded batch passes `attention_mask` and each row's positions are `cumsum(mask) - 1`,
+so left- and right-padded rows see the same RoPE angles as unpadded ones. Decoding writes into a static-size
+`KVCache`; every row writes the same slot at each step (prompts are left-padded to one length), and `valid`
+remembers which slots hold real tokens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from nsa_jax.models.config import ModelConfig
+from nsa_jax.models.layers import MLP, Attention, RMSNorm, param, rope_inv_freq
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class KVCache:
+    """Keys and values of every layer for `S` slots: k, v [L, B, S, KVH, Dh]; valid [B, S]; index [] next slot."""
+
+    k: jax.Array
+    v: jax.Array
+    valid: jax.Array
+    index: jax.Array
+
+    @property
+    def max_len(self) -> int:
+        return self.k.shape[2]
+
+
+def positions_from_mask(attention_mask: jax.Array) -> jax.Array:
+    """[B, T] {0,1} -> [B, T] int32 positions counting only real tokens (pads get the position of their neighbour)."""
+    return jnp.maximum(jnp.cumsum(attention_mask.astype(jnp.int32), axis=-1) - 1, 0)
+
+
+class DecoderLayer(nnx.Module):
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        self.input_layernorm = RMSNorm(cfg.hidden_size, "embed", cfg, rngs=rngs)
+        self.self_attn = Attention(cfg, rngs=rngs)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, "embed", cfg, rngs=rngs)
+        self.mlp = MLP(cfg, rngs=rngs)
+
+    def __call__(self, x, positions, inv_freq, allowed, kv=None):
+        """One block. kv is None, or (k_cache, v_cache, layer, index): the stacked [L, B, S, KVH, Dh] buffers, this
+        block's row in them and the first slot to write. Returns (x, updated (k_cache, v_cache) or None)."""
+        q, k, v = self.self_attn.project_qkv(self.input_layernorm(x), positions, inv_freq)
+        if kv is not None:
+            k_cache, v_cache, layer, index = kv
+            # In-place update of the carried buffers; this block then reads its own row.
+            k_cache = jax.lax.dynamic_update_slice(k_cache, k[None].astype(k_cache.dtype), (layer, 0, index, 0, 0))
+            v_cache = jax.lax.dynamic_update_slice(v_cache, v[None].astype(v_cache.dtype), (layer, 0, index, 0, 0))
+            k, v, kv = k_cache[layer], v_cache[layer], (k_cache, v_cache)
+        x = x + self.self_attn.attend(q, k, v, allowed)
+        x = x + self.mlp(self.post_attention_layernorm(x))
+        return x, kv
+
+
+class Transformer(nnx.Module):
+    """Decoder-only LM. `model(ids, attention_mask=m)` gives logits; `hidden_states` + `unembedding` avoid them."""
+
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        self.config = cfg
+        self.embed_tokens = param(rngs, (cfg.vocab_size, cfg.hidden_size), ("vocab", "embed"), cfg)
+        self.layers = nnx.List([DecoderLayer(cfg, rngs=rngs) for _ in range(cfg.num_hidden_layers)])
+        self.norm = RMSNorm(cfg.hidden_size, "embed", cfg, rngs=rngs)
+        if not cfg.tie_word_embeddings:
+            self.lm_head = param(rngs, (cfg.hidden_size, cfg.vocab_size), ("embed", "vocab"), cfg)
+
+    # ----------------------------------------------------------------------------------------------- public API
+    def __call__(self, input_ids: jax.Array, attention_mask: jax.Array | None = None) -> jax.Array:
+        """[B, T] int32 -> logits [B, T, V] float32."""
+        return self.logits(self.hidden_states(input_ids, attention_mask))
+
+    def hidden_states(self, input_ids: jax.Array, attention_mask: jax.Array | None = None) -> jax.Array:
+        """Final (normed) hidden states [B, T, d] in the compute dtype; positions derived from the mask."""
+        if attention_mask is None:
+            attention_mask = jnp.ones(input_ids.shape, jnp.int32)
+        hidden, _ = self.forward(input_ids, positions_from_mask(attention_mask), attention_mask)
+        return hidden
+
+    def unembedding(self) -> jax.Array:
+        """The output projection [d, V] (the transposed embedding when tied)."""
+        if self.config.tie_word_embeddings:
+            return self.embed_tokens[...].T
+        return self.lm_head[...]
+
+    def logits(self, hidden: jax.Array) -> jax.Array:
+        """hidden [..., d] -> logits [..., V] in float32 (accumulated in float32 from the compute dtype)."""
+        w = self.unembedding().astype(self.config.dtype)
+        return jnp.einsum("...d,dv->...v", hidden, w, preferred_element_type=jnp.float32)
+
+    def init_cache(self, batch_size: int, max_len: int, dtype=None) -> KVCache:
+        cfg = self.config
+        shape = (cfg.num_hidden_layers, batch_size, max_len, cfg.num_key_value_heads, cfg.head_dim)
+        dtype = dtype or cfg.dtype
+        return KVCache(
+            k=jnp.zeros(shape, dtype),
+            v=jnp.zeros(shape, dtype),
+            valid=jnp.zeros((batch_size, max_len), bool),
+            index=jnp.zeros((), jnp.int32),
+        )
+
+    def forward(
+        self,
+        input_ids: jax.Array,
+        positions: jax.Array,
+        attention_mask: jax.Array,
+        cache: KVCache | None = None,
+    ) -> tuple[jax.Array, KVCache | None]:
+        """The one forward pass everything else calls.
+
+        input_ids, positions, attention_mask: [B, T]. Without a cache, token t attends to tokens s <= t whose mask
+        is 1. With a cache, the T tokens are written to slots [index, index + T), and token t attends to every
+        valid slot s <= index + t. Returns (final hidden [B, T, d], updated cache or None).
+        """
+        cfg = self.config
+        x = jnp.take(self.embed_tokens[...], input_ids, axis=0).astype(cfg.dtype)
+        inv_freq = rope_inv_freq(cfg)
+        t = input_ids.shape[1]
+        key_ok = attention_mask.astype(bool)
+        if cache is None:
+            causal = jnp.tril(jnp.ones((t, t), bool))
+            allowed = causal[None] & key_ok[:, None, :]  # [B, T, T]
+            for layer in self.layers:
+                x, _ = layer(x, positions, inv_freq, allowed)
+            return self.norm(x), None
+
+        index = cache.index
+        valid = jax.lax.dynamic_update_slice(cache.valid, key_ok, (0, index))
+        slot = jnp.arange(cache.max_len)
+        query_slot = index + jnp.arange(t)
+        allowed = (slot[None, :] <= query_slot[:, None])[None] & valid[:, None, :]  # [B, T, S]
+        k_cache, v_cache = cache.k, cache.v
+        for i, layer in enumerate(self.layers):
+            x, (k_cache, v_cache) = layer(x, positions, inv_freq, allowed, (k_cache, v_cache, i, index))
+        cache = KVCache(k=k_cache, v=v_cache, valid=valid, index=index + t)
+        return self.norm(x), cache
+
+
+def init_model(cfg: ModelConfig, seed: int = 0) -> Transformer:
+    """A randomly initialised model (normal(0, initializer_range) weights, unit norms, zero biases)."""
+    return Transformer(cfg, rngs=nnx.Rngs(params=seed))
