@@ -1,0 +1,46 @@
+"""Multi-host start-up: one JAX process per host (TPU pods) or per GPU/host (SLURM), or N local CPU processes.
+
+`initialize(...)` is called once, before any other JAX call. With explicit arguments (or the NSA_JAX_COORDINATOR,
+NSA_JAX_NUM_PROCESSES, NSA_JAX_PROCESS_ID environment variables that `launch/local_multiprocess.sh` and
+`launch/slurm_gpu.sh` set) it connects to that coordinator; on a TPU pod slice, or under SLURM, JAX detects the
+cluster itself; on a single machine it does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+
+_AUTO_ENV = ("TPU_WORKER_HOSTNAMES", "MEGASCALE_COORDINATOR_ADDRESS", "SLURM_JOB_ID")
+
+
+def initialize(
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    local_device_ids: list[int] | None = None,
+) -> bool:
+    """Starts jax.distributed when this run spans several processes; returns whether it did."""
+    coordinator_address = coordinator_address or os.environ.get("NSA_JAX_COORDINATOR") or None
+    if num_processes is None and os.environ.get("NSA_JAX_NUM_PROCESSES"):
+        num_processes = int(os.environ["NSA_JAX_NUM_PROCESSES"])
+    if process_id is None and os.environ.get("NSA_JAX_PROCESS_ID"):
+        process_id = int(os.environ["NSA_JAX_PROCESS_ID"])
+    if coordinator_address:
+        jax.distributed.initialize(
+            coordinator_address=coordinator_address,
+            num_processes=num_processes,
+            process_id=process_id,
+            local_device_ids=local_device_ids,
+        )
+        return True
+    if any(os.environ.get(k) for k in _AUTO_ENV):
+        jax.distributed.initialize()  # cluster auto-detection (TPU metadata, SLURM variables)
+        return True
+    return False
+
+
+def is_main_process() -> bool:
+    """Only process 0 writes metrics, checkpoints' extra files and exports."""
+    return jax.process_index() == 0

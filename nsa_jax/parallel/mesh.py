@@ -1,0 +1,100 @@
+"""Device mesh from config and the one table from logical axis names to mesh axes.
+
+Parallelism is a config change: the mesh has axes ("data", "fsdp", "tensor"); parameters carry logical axis names
+(see `nsa_jax.models.layers.param`); `LOGICAL_RULES` says which mesh axis shards each name. A dimension that the
+mesh axis does not divide is replicated instead (e.g. 2 KV heads on a tensor axis of 4), so one table serves
+every model size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+from flax import nnx
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+
+MESH_AXES = ("data", "fsdp", "tensor")
+# Activations' batch dimension is split over both data-parallel axes; weights are split over fsdp and tensor.
+BATCH_AXES = ("data", "fsdp")
+LOGICAL_RULES: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
+    ("batch", BATCH_AXES),
+    ("vocab", "tensor"),
+    ("embed", "fsdp"),
+    ("heads", "tensor"),
+    ("kv_heads", "tensor"),
+    ("mlp", "tensor"),
+    ("head_dim", None),
+    ("layers", None),
+)
+
+
+def mesh_shape(sizes: Sequence[int], n_devices: int) -> tuple[int, ...]:
+    """Resolves one -1 entry to fill the devices; checks the product matches."""
+    sizes = list(sizes)
+    if sizes.count(-1) > 1:
+        raise ValueError(f"mesh sizes {sizes}: at most one axis may be -1")
+    known = math.prod(s for s in sizes if s != -1)
+    if -1 in sizes:
+        if n_devices % known:
+            raise ValueError(f"mesh sizes {sizes} do not divide {n_devices} devices")
+        sizes[sizes.index(-1)] = n_devices // known
+    if math.prod(sizes) != n_devices:
+        raise ValueError(f"mesh sizes {sizes} use {math.prod(sizes)} devices, but {n_devices} are available")
+    return tuple(sizes)
+
+
+def make_mesh(data: int = 1, fsdp: int = -1, tensor: int = 1, devices: Sequence | None = None) -> Mesh:
+    """A ("data", "fsdp", "tensor") mesh over all (or the given) devices with Auto axes (pjit-style propagation)."""
+    devices = list(devices if devices is not None else jax.devices())
+    shape = mesh_shape((data, fsdp, tensor), len(devices))
+    return jax.make_mesh(shape, MESH_AXES, axis_types=(AxisType.Auto,) * 3, devices=devices)
+
+
+def logical_to_spec(axes: Sequence[str | None], shape: Sequence[int], mesh: Mesh, rules=LOGICAL_RULES) -> PartitionSpec:
+    """PartitionSpec for an array of `shape` whose dimensions have logical names `axes`.
+
+    A mesh axis is used at most once per array, and only where it divides the dimension.
+    """
+    table = dict(rules)
+    used: set[str] = set()
+    spec = []
+    for name, dim in zip(axes, shape, strict=True):
+        target = table.get(name) if name else None
+        mesh_axes = (target,) if isinstance(target, str) else tuple(target or ())
+        mesh_axes = tuple(a for a in mesh_axes if a in mesh.shape and a not in used and mesh.shape[a] > 1)
+        size = math.prod(mesh.shape[a] for a in mesh_axes)
+        if not mesh_axes or dim % size:
+            spec.append(None)
+            continue
+        used.update(mesh_axes)
+        spec.append(mesh_axes[0] if len(mesh_axes) == 1 else mesh_axes)
+    return PartitionSpec(*spec)
+
+
+def param_shardings(model: nnx.Module, mesh: Mesh, rules=LOGICAL_RULES) -> nnx.State:
+    """The model's parameter state with each leaf replaced by its NamedSharding from the logical-axes table."""
+
+    def one(var):
+        axes = var.get_metadata().get("axes") or (None,) * np.ndim(var[...])
+        return NamedSharding(mesh, logical_to_spec(axes, np.shape(var[...]), mesh, rules))
+
+    state = nnx.state(model, nnx.Param)
+    return jax.tree.map(one, state, is_leaf=lambda x: isinstance(x, nnx.Variable))
+
+
+def shard_model(model: nnx.Module, mesh: Mesh, rules=LOGICAL_RULES) -> nnx.Module:
+    """Moves the model's parameters onto the mesh in place, by the table; returns the model."""
+    state = nnx.state(model, nnx.Param)
+    shardings = param_shardings(model, mesh, rules)
+    nnx.update(model, jax.device_put(state, shardings))
+    return model
+
+
+def batch_sharding(mesh: Mesh, ndim: int = 2) -> NamedSharding:
+    """Sharding for a [B, ...] batch: B over the data-parallel axes present in the mesh, the rest replicated."""
+    axes = tuple(a for a in BATCH_AXES if a in mesh.shape and mesh.shape[a] > 1)
+    first = axes if len(axes) > 1 else (axes[0] if axes else None)
+    return NamedSharding(mesh, PartitionSpec(first, *([None] * (ndim - 1))))

@@ -1,0 +1,43 @@
+"""The logical-axis table: specs from names, divisibility fallback, sharded forward equals unsharded."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import PartitionSpec as P
+
+from nsa_jax import models, parallel
+
+
+def test_mesh_shape_fills_minus_one_and_rejects_bad_sizes():
+    assert parallel.mesh_shape((2, -1, 2), 8) == (2, 2, 2)
+    assert parallel.mesh_shape((1, -1, 1), 8) == (1, 8, 1)
+    with pytest.raises(ValueError, match="do not divide"):
+        parallel.mesh_shape((3, -1, 1), 8)
+    with pytest.raises(ValueError, match="use 4 devices"):
+        parallel.mesh_shape((2, 2, 1), 8)
+
+
+def test_logical_to_spec_uses_table_and_replicates_indivisible_dims():
+    mesh = parallel.make_mesh(data=1, fsdp=2, tensor=4)
+    assert parallel.logical_to_spec(("embed", "heads", "head_dim"), (128, 8, 32), mesh) == P("fsdp", "tensor", None)
+    # 2 KV heads cannot be split 4 ways: replicated, not an error.
+    assert parallel.logical_to_spec(("embed", "kv_heads", "head_dim"), (128, 2, 32), mesh) == P("fsdp", None, None)
+    # A mesh axis is used once per array: vocab takes "tensor", embed "fsdp".
+    assert parallel.logical_to_spec(("vocab", "embed"), (96, 128), mesh) == P("tensor", "fsdp")
+
+
+def test_sharded_forward_equals_unsharded():
+    model = models.init_model(models.ModelConfig(num_hidden_layers=2, vocab_size=96), seed=1)
+    ids = jnp.asarray(np.random.RandomState(0).randint(1, 96, (8, 12)), jnp.int32)
+    mask = jnp.ones_like(ids).at[0, :3].set(0)
+    ref = np.asarray(model(ids, attention_mask=mask))
+    mesh = parallel.make_mesh(data=2, fsdp=2, tensor=2)
+    parallel.shard_model(model, mesh)
+    assert model.layers[0].mlp.gate_proj[...].sharding.spec == P("fsdp", "tensor")
+    sharding = parallel.batch_sharding(mesh)
+    out = jax.jit(lambda i, m: model(i, attention_mask=m))(
+        jax.device_put(ids, sharding), jax.device_put(mask, sharding)
+    )
+    assert out.sharding.spec[0] == ("data", "fsdp")
+    np.testing.assert_allclose(np.asarray(out), ref, atol=1e-5)
