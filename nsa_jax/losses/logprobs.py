@@ -1,0 +1,122 @@
+"""Token log-probs from final hidden states and the unembedding, without materialising ``[B, T, V]`` logits.
+
+At LLM vocabulary sizes the float32 logits dominate training memory (``B*T = 16384`` rows times ``V = 151936`` is
+about 10 GB). Only ``chunk_size * V``-sized tiles of logits ever exist:
+
+- forward: the flattened ``B*T`` rows are cut into chunks of ``chunk_size`` and mapped over (``lax.map``); each
+  chunk keeps only its log-sum-exp and target logit;
+- backward (a ``custom_vjp`` that recomputes the logits instead of storing them): the vocabulary is cut into
+  slices holding the same number of logits, and each slice writes its own columns of the unembedding gradient
+  exactly once. Slicing the vocabulary rather than the rows means the ``[d, V]`` gradient is never accumulated
+  across chunks: no float32 ``[d, V]`` accumulator and no precision lost summing bf16 partial gradients.
+"""
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+
+
+def _row_chunks(rows: jax.Array, ids: jax.Array, unembed: jax.Array, temperature: jax.Array, chunk_size: int):
+    """Log-sum-exp and target logit of every row, ``chunk_size`` rows at a time: ``([N], [N])`` float32."""
+    n, d = rows.shape
+    pad = (-n) % chunk_size
+    chunks = jnp.pad(rows, ((0, pad), (0, 0))).reshape(-1, chunk_size, d)  # [C, chunk, d]
+    chunk_ids = jnp.pad(ids, (0, pad)).reshape(-1, chunk_size)  # [C, chunk]
+
+    def one_chunk(chunk: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        h, y = chunk
+        logits = jnp.dot(h, unembed, preferred_element_type=jnp.float32) / temperature  # [chunk, V]
+        picked = jnp.take_along_axis(logits, y[:, None], axis=-1)[:, 0]
+        return jax.nn.logsumexp(logits, axis=-1), picked
+
+    lse, picked = jax.lax.map(one_chunk, (chunks, chunk_ids))
+    return lse.reshape(-1)[:n], picked.reshape(-1)[:n]
+
+
+def _column_slice(x: jax.Array, start: jax.Array, width: int) -> jax.Array:
+    """``x[:, start:start + width]``. A 16-bit float matrix is sliced as uint16 bits: XLA:CPU computes a bf16
+    dynamic-slice in float32 and hoists the conversion of the whole ``[d, V]`` matrix out of the loop, a float32
+    copy as large as the memory this module exists to save."""
+    if jnp.issubdtype(x.dtype, jnp.floating) and x.dtype.itemsize == 2:
+        bits = jax.lax.bitcast_convert_type(x, jnp.uint16)
+        return jax.lax.bitcast_convert_type(jax.lax.dynamic_slice_in_dim(bits, start, width, axis=1), x.dtype)
+    return jax.lax.dynamic_slice_in_dim(x, start, width, axis=1)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(4,))
+def _chunked_logprobs(rows, unembed, ids, temperature, chunk_size):
+    lse, picked = _row_chunks(rows, ids, unembed, temperature, chunk_size)
+    return picked - lse
+
+
+def _chunked_logprobs_fwd(rows, unembed, ids, temperature, chunk_size):
+    lse, picked = _row_chunks(rows, ids, unembed, temperature, chunk_size)
+    return picked - lse, (rows, unembed, ids, temperature, lse)
+
+
+def _chunked_logprobs_bwd(chunk_size, residuals, g):
+    """``d logp_i / d logits_iv = (onehot_iv - softmax_iv) / temperature``, one vocabulary slice at a time."""
+    rows, unembed, ids, temperature, lse = residuals
+    n, d = rows.shape
+    vocab = unembed.shape[1]
+    # A slice holds as many logits as a forward chunk; the last slice is shifted left to end at V (so no padded
+    # copy of the unembedding is made) and its overlap with the previous slice is kept out of the hidden gradient.
+    width = min(vocab, max(1, -(-chunk_size * vocab // n)))
+    n_slices = -(-vocab // width)
+    cols = jnp.arange(width)
+
+    def one_slice(i: jax.Array, carry: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        d_rows, d_unembed = carry
+        start = jnp.minimum(i * width, vocab - width)
+        w = _column_slice(unembed, start, width)  # [d, width]
+        logits = jnp.dot(rows, w, preferred_element_type=jnp.float32) / temperature  # [N, width]
+        onehot = (ids[:, None] == start + cols).astype(jnp.float32)
+        d_logits = g[:, None] * (onehot - jnp.exp(logits - lse[:, None])) / temperature  # [N, width]
+        d_w = jax.lax.dot_general(rows, d_logits, (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
+        d_w = d_w.astype(unembed.dtype)
+        d_unembed = jax.lax.dynamic_update_slice_in_dim(d_unembed, d_w, start, axis=1)
+        fresh = start + cols >= i * width  # columns no earlier slice has counted
+        d_keep = jnp.where(fresh, d_logits, 0.0)
+        d_rows = d_rows + jax.lax.dot_general(d_keep, w, (((1,), (1,)), ((), ())), preferred_element_type=jnp.float32)
+        return d_rows, d_unembed
+
+    init = (jnp.zeros((n, d), jnp.float32), jnp.zeros_like(unembed))
+    d_rows, d_unembed = jax.lax.fori_loop(0, n_slices, one_slice, init)
+    return d_rows.astype(rows.dtype), d_unembed, None, jnp.zeros_like(temperature)
+
+
+_chunked_logprobs.defvjp(_chunked_logprobs_fwd, _chunked_logprobs_bwd)
+
+
+def token_logprobs(
+    hidden: jax.Array,
+    unembed: jax.Array,
+    targets: jax.Array,
+    *,
+    chunk_size: int,
+    temperature: float = 1.0,
+) -> jax.Array:
+    """``log softmax(hidden @ unembed / temperature)[target]`` per token, ``[B, T]`` float32.
+
+    Equal to the unchunked ``jax.nn.log_softmax(jnp.einsum("btd,dv->btv", hidden, unembed) / temperature)``
+    gathered at ``targets``, with the same gradients with respect to ``hidden`` and ``unembed`` (returned in their
+    own dtypes); matmuls accumulate in float32 whatever the input dtype. Peak temporary memory is
+    ``O(chunk_size * V + B*T*d)`` instead of ``O(B*T*V)``.
+
+    Args:
+      hidden: ``[B, T, d]`` final hidden states (after the final norm), any float dtype.
+      unembed: ``[d, V]`` unembedding (the transposed embedding when tied).
+      targets: ``[B, T]`` int token ids whose log-prob is wanted (the next tokens).
+      chunk_size: rows of the flattened ``B*T`` per forward chunk (required; need not divide ``B*T``: the last chunk
+        is padded); the backward pass uses vocabulary slices with the same number of logits. At ``V ~ 150k``,
+        256-1024 keeps each float32 tile at 0.15-0.6 GB.
+      temperature: logits are divided by it before the softmax (default 1.0), to score samples drawn at that
+        temperature. Not differentiated.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size={chunk_size} must be a positive number of rows")
+    b, t, d = hidden.shape
+    rows = hidden.reshape(b * t, d)
+    out = _chunked_logprobs(rows, unembed, targets.reshape(b * t), jnp.asarray(temperature, jnp.float32), chunk_size)
+    return out.reshape(b, t)
