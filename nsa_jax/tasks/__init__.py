@@ -2,8 +2,8 @@
 
 Built-in step-labelled tasks (``arith``, ``branch``) and local-file tasks (``gsm8k``, ``math``) come from
 ``get_task(name, **kwargs)``; answers are scored with ``verify_answers`` (math-verify in a bounded worker pool
-with deadlines). The TFDS/grain names (``make_dataset``, ``jsonl_data_source``, ...) and the reasoning-gym adapter
-are loaded on first access, so importing ``nsa_jax.tasks`` stays cheap (no TFDS, grain or sympy).
+with deadlines); ``get_task("gym", dataset=...)`` adapts reasoning-gym. The TFDS/grain names (``make_dataset``,
+``jsonl_data_source``, ...) are loaded on first access, so importing ``nsa_jax.tasks`` stays cheap (no TFDS, grain or sympy).
 """
 
 import importlib
@@ -12,12 +12,14 @@ from typing import Any
 from nsa_jax.tasks import arith as _arith  # noqa: F401 - registers "arith"
 from nsa_jax.tasks import branch as _branch  # noqa: F401 - registers "branch"
 from nsa_jax.tasks import files as _files  # noqa: F401 - registers "gsm8k" and "math"
+from nsa_jax.tasks import gym as _gym  # noqa: F401 - registers "gym" (reasoning-gym is imported only when used)
 from nsa_jax.tasks.answers import extract_answer, format_reward, normalize_answer
 from nsa_jax.tasks.arith import ArithTask
 from nsa_jax.tasks.base import Problem, StepCheck, Task, get_task, register_task, split_of, task_names
 from nsa_jax.tasks.branch import BranchTask
 from nsa_jax.tasks.files import FileTask
 from nsa_jax.tasks.generated import GeneratedTask
+from nsa_jax.tasks.gym import GymTask
 from nsa_jax.tasks.jsonl import JsonlStats, MalformedLineError, read_jsonl
 from nsa_jax.tasks.prompts import answer_instruction, chat_prompt, plain_prompt
 from nsa_jax.tasks.verify import (
@@ -53,6 +55,7 @@ __all__ = [
     "FileTask",
     "GeneratedTask",
     "Gsm8kJsonl",
+    "GymTask",
     "JsonlStats",
     "MalformedLineError",
     "MathJsonl",

@@ -92,7 +92,12 @@ def _worker_main(conn: Connection, workdir: str, preload: Sequence[str], memory_
 
 
 class WorkerPool:
-    """``n_workers`` processes running top-level picklable functions with per-item and per-batch deadlines."""
+    """``n_workers`` processes running top-level picklable functions with per-item and per-batch deadlines.
+
+    Each worker imports ``preload`` before it takes work, so import time never counts against an item's deadline.
+    ``server_preload`` also imports them in the process-wide fork server (only if it is not running yet), making
+    replacement workers instant; only one pool should ask for it.
+    """
 
     def __init__(
         self,
@@ -101,6 +106,7 @@ class WorkerPool:
         preload: Sequence[str] = (),
         memory_limit: int | None = 2 << 30,
         start_method: str = "forkserver",
+        server_preload: bool = False,
     ):
         if n_workers < 1:
             raise ValueError(f"n_workers must be >= 1, got {n_workers}")
@@ -108,7 +114,7 @@ class WorkerPool:
         self.preload = tuple(preload)
         self.memory_limit = memory_limit
         self._ctx = mp.get_context(start_method)
-        if start_method == "forkserver" and self.preload:
+        if start_method == "forkserver" and server_preload:
             self._ctx.set_forkserver_preload(list(self.preload))
         self._workdir = tempfile.mkdtemp(prefix="nsa_jax_verifier_")
         self._workers: list[_Worker] = []

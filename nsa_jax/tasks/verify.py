@@ -65,7 +65,7 @@ def get_verifier_pool() -> WorkerPool:
     with _LOCK:
         if _POOL is None or _POOL.closed:
             n = int(os.environ.get("NSA_JAX_VERIFY_WORKERS", min(2, os.cpu_count() or 1)))
-            _POOL = WorkerPool(n, preload=("nsa_jax.tasks.math_job",))
+            _POOL = WorkerPool(n, preload=("nsa_jax.tasks.math_job",), server_preload=True)
             atexit.register(_POOL.close)
         return _POOL
 

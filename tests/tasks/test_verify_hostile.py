@@ -2,6 +2,8 @@
 hung and crashing workers are replaced and later calls still work."""
 
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -132,3 +134,22 @@ def test_item_timeouts_are_counted_and_score_zero(warm_pool):
 def test_lengths_must_match():
     with pytest.raises(ValueError, match="2 responses but 1 references"):
         tasks.verify_answers(["a", "b"], ["a"])
+
+
+def test_import_is_light_and_the_pool_lazy():
+    code = (
+        "import sys, multiprocessing as mp\n"
+        "import nsa_jax.tasks as t\n"
+        "assert not {'sympy', 'math_verify', 'grain', 'tensorflow_datasets', 'jax'} & set(sys.modules)\n"
+        "assert t.verify_answers(['#### 3'], ['3'])[0] == 1.0 and not mp.active_children()\n"  # fast path: no pool
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_shutdown_then_a_new_pool_on_demand(warm_pool):
+    tasks.shutdown_verifier_pool()
+    assert warm_pool.closed
+    assert tasks.verify_answers(["\\boxed{2x}"], ["x+x"], deadline_s=30.0)[0] == 1.0
+    assert tasks.get_verifier_pool() is not warm_pool
