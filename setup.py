@@ -35,7 +35,7 @@ setup(
     extras_require={
         # torch is pinned to the CPU wheel the test machines carry; it is only used for parity tests.
         "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "torch==2.13.0", "ruff>=0.6"],
-        "tasks": ["reasoning-gym>=0.1.20,<0.3"],
+        "tasks": ["reasoning-gym>=0.1.19,<0.3"],
     },
     entry_points={"console_scripts": ["nsa-jax=nsa_jax.main:run"]},
 )
