@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 import torch
 import transformers
+from flax import nnx
 
 VOCAB = 64
 _COMMON = dict(  # noqa: C408
@@ -89,3 +91,14 @@ def hf_logits(hf, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def max_diff_on_real(a, b, mask: np.ndarray) -> float:
     """max |a - b| over the positions where mask is 1 (pads carry no meaning)."""
     return float(np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32))[mask.astype(bool)].max())
+
+
+# Compiled once per architecture and shape: eager op-by-op dispatch would dominate the test time.
+_forward = nnx.jit(lambda model, ids, mask: model(ids, attention_mask=mask))
+forward_step = nnx.jit(lambda model, ids, positions, mask, cache: model.forward(ids, positions, mask, cache))
+logits_of = nnx.jit(lambda model, hidden: model.logits(hidden))
+
+
+def nsa_logits(model, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """nsa_jax logits [B, T, V] of a padded batch."""
+    return np.asarray(_forward(model, jnp.asarray(ids), jnp.asarray(mask)))
