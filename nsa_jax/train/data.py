@@ -1,0 +1,133 @@
+"""Supervised (prompt, response) data: sources, tokenisation into fixed-length rows, and a resumable batcher.
+
+The batcher is a pure function of `(seed, position)`: batch `i` is a slice of a seeded permutation of the rows (a
+new permutation each epoch), so the only data state a checkpoint needs is the position, and a resumed run reads
+exactly the batches an uninterrupted run would have read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+PROMPT_SEPARATOR = "\n"  # between a prompt and its response; the model learns to answer after it
+
+
+class DataError(ValueError):
+    """Unreadable or malformed training data; the message names the file and line."""
+
+
+class Tokenizer(Protocol):
+    eos_token_id: int | None
+    pad_token_id: int | None
+
+    def encode(self, text: str, add_special_tokens: bool = ...) -> list[int]: ...
+
+
+def format_prompt(prompt: str) -> str:
+    """The text the model sees before its response (shared by SFT, evaluation and sampling)."""
+    return prompt + PROMPT_SEPARATOR
+
+
+def task_pairs(task_name: str, n: int, *, seed: int, difficulty: int | None) -> list[tuple[str, str]]:
+    """`n` training problems of a built-in task as (prompt, canonical solution) pairs."""
+    from nsa_jax import tasks
+
+    return [(p.prompt, p.solution) for p in tasks.get_task(task_name).sample("train", n, seed, difficulty)]
+
+
+def jsonl_pairs(path: str) -> list[tuple[str, str]]:
+    """(prompt, response) pairs from a JSONL file whose lines hold string fields `prompt` and `response`."""
+    if not os.path.isfile(path):
+        raise DataError(f"data file {path!r} does not exist or is not a file")
+    pairs = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                    prompt, response = record["prompt"], record["response"]
+                except (json.JSONDecodeError, KeyError, TypeError) as e:
+                    raise DataError(f"{path}:{number}: expected a JSON object with 'prompt' and 'response' ({e})")
+                if not isinstance(prompt, str) or not isinstance(response, str):
+                    raise DataError(f"{path}:{number}: 'prompt' and 'response' must be strings")
+                pairs.append((prompt, response))
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"cannot read data file {path!r}: {e}") from e
+    if not pairs:
+        raise DataError(f"data file {path!r} holds no examples")
+    return pairs
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Tokenised examples, right-padded: input_ids [N, T] int32, attention_mask [N, T] int32, loss_mask [N, T] f32
+    (1 on response tokens, the ones the model is trained to predict)."""
+
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    loss_mask: np.ndarray
+
+    def __len__(self) -> int:
+        return self.input_ids.shape[0]
+
+    def take(self, index: np.ndarray) -> dict[str, np.ndarray]:
+        return {
+            "input_ids": self.input_ids[index],
+            "attention_mask": self.attention_mask[index],
+            "loss_mask": self.loss_mask[index],
+        }
+
+
+def tokenize(pairs: Sequence[tuple[str, str]], tokenizer: Tokenizer, seq_len: int) -> Rows:
+    """`format_prompt(prompt)` then `response` + EOS, one example per row, right-padded to `seq_len`.
+
+    An example longer than `seq_len` is an error naming it (silently truncating would train on cut answers).
+    """
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos or 0)
+    ids = np.full((len(pairs), seq_len), pad, np.int32)
+    attention = np.zeros((len(pairs), seq_len), np.int32)
+    loss = np.zeros((len(pairs), seq_len), np.float32)
+    for i, (prompt, response) in enumerate(pairs):
+        p = tokenizer.encode(format_prompt(prompt), add_special_tokens=False)
+        r = tokenizer.encode(response, add_special_tokens=False) + ([eos] if eos is not None else [])
+        n = len(p) + len(r)
+        if n > seq_len:
+            raise DataError(f"example {i} has {n} tokens, more than data.seq_len={seq_len}: {prompt[:60]!r}...")
+        ids[i, :n] = p + r
+        attention[i, :n] = 1
+        loss[i, len(p) : n] = 1.0
+    return Rows(ids, attention, loss)
+
+
+class Batcher:
+    """Batch `position` = rows `[k*B, (k+1)*B)` of the permutation of epoch `position // steps_per_epoch`.
+
+    The permutation is seeded by `(seed, epoch)`; a final partial batch of an epoch is dropped, so every batch has
+    the same shape (one compilation).
+    """
+
+    def __init__(self, rows: Rows, batch_size: int, seed: int):
+        if len(rows) < batch_size:
+            raise DataError(f"{len(rows)} examples are fewer than one batch of batch_size={batch_size}")
+        self.rows = rows
+        self.batch_size = batch_size
+        self.seed = seed
+        self.steps_per_epoch = len(rows) // batch_size
+
+    def batch(self, position: int) -> dict[str, np.ndarray]:
+        epoch, k = divmod(position, self.steps_per_epoch)
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.rows))
+        return self.rows.take(order[k * self.batch_size : (k + 1) * self.batch_size])
+
+    def state(self, position: int) -> dict[str, Any]:
+        """What a checkpoint stores about the data: enough to check a resume reads the same stream."""
+        return {"position": position, "seed": self.seed, "rows": len(self.rows), "batch_size": self.batch_size}

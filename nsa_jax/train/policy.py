@@ -1,0 +1,71 @@
+"""Loading the policy (from a local HF directory or the built-in tiny model) straight into its shardings, and
+exporting the trained policy back to an HF directory.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding
+
+from nsa_jax import models, parallel
+from nsa_jax.train.state import split_model
+
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+def model_dir(config: ml_collections.ConfigDict) -> str:
+    """The HF directory the policy loads from: `model.path`, or the built-in tiny model written under the workdir.
+
+    Raises FileNotFoundError (before anything is written) when `model.path` does not hold a `config.json`.
+    """
+    cfg = config.model
+    if cfg.path:
+        if not os.path.isfile(os.path.join(cfg.path, "config.json")):
+            raise FileNotFoundError(f"model.path={cfg.path!r} is not a Hugging Face model directory (no config.json)")
+        return cfg.path
+    if cfg.builtin != "tiny":
+        raise ValueError(f"model.builtin={cfg.builtin!r} is unknown; set model.path or use model.builtin='tiny'")
+    dest = os.path.join(config.workdir, "tiny_model")
+    if not os.path.isfile(os.path.join(dest, "config.json")):
+        # Every process builds the same directory from the same seed; only process 0 writes it to shared storage.
+        if parallel.is_main_process():
+            models.tiny_model_dir(dest, seed=cfg.seed)
+        multihost_utils.sync_global_devices("tiny_model_dir")
+    return dest
+
+
+def load_policy(config: ml_collections.ConfigDict, mesh: Mesh, path: str) -> nnx.Module:
+    """The model at `path` with each parameter placed directly in its sharding (logical axes -> mesh table)."""
+
+    def sharding(_, var: nnx.Variable) -> NamedSharding:
+        axes = var.get_metadata().get("axes") or (None,) * len(var.shape)
+        return NamedSharding(mesh, parallel.logical_to_spec(axes, var.shape, mesh))
+
+    dtype = _dtype(config.model.dtype)
+    return models.from_pretrained(path, dtype=dtype, param_dtype=_dtype(config.model.param_dtype), shardings=sharding)
+
+
+def set_params(model: nnx.Module, params: dict) -> None:
+    """Puts a pure dict of parameters (a TrainState's) back into the module, keeping their shardings."""
+    state = nnx.state(model, nnx.Param)
+    nnx.replace_by_pure_dict(state, params)
+    nnx.update(model, state)
+
+
+def export_policy(model: nnx.Module, out_dir: str, tokenizer_from: str) -> None:
+    """Writes the policy as an HF directory from process 0; every process joins the gather of sharded weights."""
+    graphdef, params = split_model(model)
+    host = multihost_utils.process_allgather(params, tiled=True)
+    if parallel.is_main_process():
+        models.save_pretrained(nnx.merge(graphdef, host), out_dir, tokenizer_from=tokenizer_from)
+
+
+def _dtype(name: str):
+    if name not in DTYPES:
+        raise ValueError(f"dtype {name!r} is not one of {sorted(DTYPES)}")
+    return DTYPES[name]

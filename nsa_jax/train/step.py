@@ -1,0 +1,134 @@
+"""The pure train step `(state, batch) -> (state, metrics)`, with gradient accumulation and non-finite skipping.
+
+Gradient accumulation uses deferred reduction (ALGORITHMS.md section 0): each micro-batch's loss is a `LossTerm`
+`(total, denom)`; the step sums the gradients of the *totals* and the denominators over micro-batches, then divides
+once. Because no micro-batch divides by its own denominator, a micro-batched step equals the full-batch step up to
+float summation order.
+
+A step whose loss or gradient is not finite leaves parameters and optimiser state unchanged and counts the skip; the
+trainer loop stops after `nonfinite_max_in_a_row` skips in a row (a single bad batch should not end a long run, a
+diverged run should not spin).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from nsa_jax.losses import LossTerm
+from nsa_jax.train.state import TrainState
+
+Batch = dict[str, jax.Array]
+Metrics = dict[str, jax.Array]
+# loss_fn(model, micro_batch, rng) -> (LossTerm, metrics); metric values are LossTerms (summed over micro-batches,
+# then divided: exact) or scalars (averaged over micro-batches).
+LossFn = Callable[[nnx.Module, Batch, jax.Array], tuple[LossTerm, dict[str, Any]]]
+
+
+def split_micro_batches(batch: Batch, micro_batches: int) -> Batch:
+    """[B, ...] -> [M, B/M, ...] with micro-batch m holding rows m, m+M, m+2M, ...
+
+    Strided rather than contiguous so that, with B sharded in contiguous blocks over the data axes, every device
+    holds rows of every micro-batch and all devices work on each one.
+    """
+
+    def one(x: jax.Array) -> jax.Array:
+        b = x.shape[0]
+        if b % micro_batches:
+            raise ValueError(f"batch of {b} rows does not split into {micro_batches} micro-batches")
+        return x.reshape(b // micro_batches, micro_batches, *x.shape[1:]).swapaxes(0, 1)
+
+    return jax.tree.map(one, batch)
+
+
+def _reduce_metrics(stacked: dict[str, Any]) -> Metrics:
+    """Per-micro-batch metrics [M] -> scalars: LossTerms are summed then divided, plain values averaged."""
+    out = {}
+    for name, value in stacked.items():
+        if isinstance(value, LossTerm):
+            out[name] = LossTerm(jnp.sum(value.total), jnp.sum(value.denom)).value
+        else:
+            out[name] = jnp.mean(jnp.asarray(value, jnp.float32))
+    return out
+
+
+def make_train_step(
+    graphdef: nnx.GraphDef,
+    loss_fn: LossFn,
+    tx: optax.GradientTransformation,
+    *,
+    micro_batches: int = 1,
+    schedule: optax.Schedule | None = None,
+) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics]]:
+    """The (unjitted) pure step; `jit_train_step` wraps it with shardings and donation."""
+
+    def micro_step(params, micro_batch: Batch, rng: jax.Array):
+        def total(p):
+            term, metrics = loss_fn(nnx.merge(graphdef, p), micro_batch, rng)
+            return term.total, (term, metrics)
+
+        (_, aux), grads = jax.value_and_grad(total, has_aux=True)(params)
+        return grads, aux
+
+    def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
+        rng, step_rng = jax.random.split(state.rng)
+        micro = split_micro_batches(batch, micro_batches)
+        zeros = jax.tree.map(jnp.zeros_like, state.params)
+
+        def body(grad_sum, xs):
+            index, micro_batch = xs
+            grads, aux = micro_step(state.params, micro_batch, jax.random.fold_in(step_rng, index))
+            return jax.tree.map(jnp.add, grad_sum, grads), aux
+
+        grad_sum, (terms, metrics) = jax.lax.scan(body, zeros, (jnp.arange(micro_batches), micro))
+        term = LossTerm(jnp.sum(terms.total), jnp.sum(terms.denom))
+        scale = jnp.where(term.denom != 0, 1.0 / jnp.where(term.denom != 0, term.denom, 1.0), 0.0)
+        grads = jax.tree.map(lambda g: (g * scale).astype(g.dtype), grad_sum)
+        grad_norm = optax.tree.norm(grads)
+        finite = jnp.isfinite(term.value) & jnp.isfinite(grad_norm)
+
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        keep = lambda new, old: jnp.where(finite, new, old)
+        in_a_row = jnp.where(finite, 0, state.nonfinite_in_a_row + 1)
+        new_state = TrainState(
+            step=state.step + 1,
+            params=jax.tree.map(keep, params, state.params),
+            opt_state=jax.tree.map(keep, opt_state, state.opt_state),
+            rng=rng,
+            nonfinite_in_a_row=in_a_row,
+            nonfinite_total=state.nonfinite_total + (~finite).astype(jnp.int32),
+        )
+        out = {
+            "loss": term.value,
+            "grad_norm": grad_norm,
+            "skipped_nonfinite": (~finite).astype(jnp.float32),
+            "nonfinite_in_a_row": in_a_row,
+            **_reduce_metrics(metrics),
+        }
+        if schedule is not None:
+            # The schedule advances only on applied updates (the optimiser's own count), not on skipped steps.
+            out["learning_rate"] = schedule(state.step - state.nonfinite_total)
+        return new_state, out
+
+    return step
+
+
+def jit_train_step(
+    step: Callable[[TrainState, Batch], tuple[TrainState, Metrics]],
+    state_shardings: TrainState,
+    batch_shardings: dict[str, jax.sharding.Sharding],
+) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics]]:
+    """`jax.jit` with explicit in/out shardings (pjit semantics) and the state donated (updated in place)."""
+    replicated = jax.sharding.NamedSharding(jax.tree.leaves(state_shardings)[0].mesh, jax.sharding.PartitionSpec())
+    return jax.jit(
+        step,
+        in_shardings=(state_shardings, batch_shardings),
+        out_shardings=(state_shardings, replicated),
+        donate_argnums=(0,),
+    )
