@@ -98,29 +98,31 @@ def test_corrupt_weights_file(ckpt):
         models.from_pretrained(ckpt)
 
 
-def test_missing_tensor(ckpt):
-    _edit_tensors(ckpt, lambda t: t.pop("model.layers.1.mlp.up_proj.weight"))
-    with pytest.raises(models.CheckpointError, match=r"1 missing tensor\(s\): model\.layers\.1\.mlp\.up_proj\.weight"):
-        models.from_pretrained(ckpt)
-
-
-def test_unexpected_tensor(ckpt):
-    _edit_tensors(ckpt, lambda t: t.update({"model.layers.0.extra.weight": np.zeros(3, np.float32)}))
-    with pytest.raises(models.CheckpointError, match=r"unexpected tensor\(s\): model\.layers\.0\.extra\.weight"):
-        models.from_pretrained(ckpt)
-
-
-def test_shape_mismatch(ckpt):
-    _edit_tensors(ckpt, lambda t: t.update({"model.norm.weight": np.ones(31, np.float32)}))
-    with pytest.raises(
-        models.CheckpointError, match=r"tensor model\.norm\.weight has shape \(31,\), .* implies \(32,\)"
-    ):
-        models.from_pretrained(ckpt)
-
-
-def test_unsupported_dtype(ckpt):
-    _edit_tensors(ckpt, lambda t: t.update({"model.norm.weight": np.ones(32, np.int32)}))
-    with pytest.raises(models.CheckpointError, match=r"tensor model\.norm\.weight has dtype I32; supported: F64"):
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda t: t.pop("model.layers.1.mlp.up_proj.weight"),
+            r"1 missing tensor\(s\): model\.layers\.1\.mlp\.up_proj\.weight",
+        ),
+        (
+            lambda t: t.update({"model.layers.0.extra.weight": np.zeros(3, np.float32)}),
+            r"model\.safetensors: 1 unexpected tensor\(s\): model\.layers\.0\.extra\.weight",
+        ),
+        (
+            lambda t: t.update({"model.norm.weight": np.ones(31, np.float32)}),
+            r"model\.safetensors: tensor model\.norm\.weight has shape \(31,\), .* implies \(32,\)",
+        ),
+        (
+            lambda t: t.update({"model.norm.weight": np.ones(32, np.int32)}),
+            r"model\.safetensors: tensor model\.norm\.weight has dtype I32; supported: F64",
+        ),
+    ],
+    ids=["missing", "unexpected", "shape", "dtype"],
+)
+def test_bad_tensors(ckpt, edit, message):
+    _edit_tensors(ckpt, edit)
+    with pytest.raises(models.CheckpointError, match=message):
         models.from_pretrained(ckpt)
 
 
