@@ -31,6 +31,21 @@ def all_wrong_fraction(rewards: jax.Array, group_size: int) -> jax.Array:
     return jnp.mean(none_correct.astype(jnp.float32))
 
 
+def centred(r: jax.Array) -> jax.Array:
+    """``r - mean_g r`` over the last axis of ``r [Q, G]``, exactly 0 on a group of equal rewards.
+
+    Under ``jit`` XLA may compute a mean of equal values off by one ulp; divided by a zero std plus ``eps`` that
+    would give a homogeneous group an advantage of order 0.1 instead of 0.
+    """
+    same = jnp.all(r == r[..., :1], axis=-1, keepdims=True)
+    return jnp.where(same, 0.0, r - jnp.mean(r, axis=-1, keepdims=True))
+
+
+def _std(c: jax.Array, std_ddof: int) -> jax.Array:
+    """Standard deviation from already centred values ``c [Q, G]`` (so exactly 0 for a homogeneous group)."""
+    return jnp.sqrt(jnp.sum(jnp.square(c), axis=-1, keepdims=True) / (c.shape[-1] - std_ddof))
+
+
 def normalise(r: jax.Array, std_ddof: int, eps: float) -> jax.Array:
     """GRPO group normalisation ``(r - mean_g r) / (std_g r + eps)`` over the last axis of ``r [Q, G]``.
 
@@ -38,8 +53,8 @@ def normalise(r: jax.Array, std_ddof: int, eps: float) -> jax.Array:
     """
     if r.shape[-1] <= std_ddof:
         return jnp.zeros_like(r)
-    centred = r - jnp.mean(r, axis=-1, keepdims=True)
-    return centred / (jnp.std(r, axis=-1, keepdims=True, ddof=std_ddof) + eps)
+    c = centred(r)
+    return c / (_std(c, std_ddof) + eps)
 
 
 def _grpo(r: jax.Array, std_ddof: int, eps: float) -> jax.Array:
@@ -48,7 +63,7 @@ def _grpo(r: jax.Array, std_ddof: int, eps: float) -> jax.Array:
 
 def _drgrpo(r: jax.Array, std_ddof: int, eps: float) -> jax.Array:
     del std_ddof, eps  # Dr.GRPO removes the std division.
-    return r - jnp.mean(r, axis=-1, keepdims=True)
+    return centred(r)
 
 
 def _rloo(r: jax.Array, std_ddof: int, eps: float) -> jax.Array:
@@ -57,14 +72,13 @@ def _rloo(r: jax.Array, std_ddof: int, eps: float) -> jax.Array:
     if g == 1:
         return jnp.zeros_like(r)
     # r_i - mean_{j != i} r_j == G/(G-1) * (r_i - mean_g r)
-    return (r - jnp.mean(r, axis=-1, keepdims=True)) * (g / (g - 1))
+    return centred(r) * (g / (g - 1))
 
 
 def _ngrpo(r: jax.Array, std_ddof: int, eps: float) -> jax.Array:
     virtual = jnp.concatenate([r, jnp.ones_like(r[:, :1])], axis=-1)  # [Q, G+1]: one virtual correct answer
-    mu = jnp.mean(virtual, axis=-1, keepdims=True)
-    sigma = jnp.std(virtual, axis=-1, keepdims=True, ddof=std_ddof)
-    return (r - mu) / (sigma + eps)
+    c = centred(virtual)
+    return c[:, :-1] / (_std(c, std_ddof) + eps)
 
 
 GROUP_ADVANTAGES: dict[str, Callable[[jax.Array, int, float], jax.Array]] = {

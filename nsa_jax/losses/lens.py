@@ -8,7 +8,7 @@ here is computed from ``logp_old`` and the rewards: no gradient flows through th
 import jax
 import jax.numpy as jnp
 
-from nsa_jax.losses.advantages import all_wrong_fraction, grouped, is_correct, normalise
+from nsa_jax.losses.advantages import all_wrong_fraction, centred, grouped, is_correct, normalise
 from nsa_jax.losses.policy import Metrics, policy_loss
 from nsa_jax.losses.types import LossTerm, f32, safe_div
 
@@ -93,7 +93,7 @@ def _advantages_from_calibrated(
     any_correct = jnp.any(correct, axis=1, keepdims=True)
     all_correct = jnp.all(correct, axis=1, keepdims=True)
     mixed = normalise(rt, std_ddof, eps)
-    all_wrong = alpha * (rt - jnp.mean(rt, axis=1, keepdims=True))
+    all_wrong = alpha * centred(rt)
     adv = jnp.where(all_correct, 0.0, jnp.where(any_correct, mixed, all_wrong))
     return adv.reshape(-1)
 

@@ -74,7 +74,7 @@ def lens_rewards(r, logp_old, mask, g, dimp_uses_pbar=True):
     r = np.asarray(r, np.float64)
     mask = np.asarray(mask, np.float64)
     seq = (np.asarray(logp_old, np.float64) * mask).sum(1)
-    pbar = np.exp(seq / mask.sum(1))
+    pbar = np.exp(seq / np.maximum(mask.sum(1), 1))  # a response without tokens has pbar 1
     p_imp = pbar if dimp_uses_pbar else np.exp(seq)
     rt, dd = np.zeros_like(r), np.zeros_like(r)
     for q in range(len(r) // g):
@@ -117,3 +117,4 @@ def nsa_weights(r, step_ids, step_correct, beta):
 
 def log_sigmoid(x):
     return -np.logaddexp(0.0, -x)
+
