@@ -1,0 +1,89 @@
+"""Turning one step's logits into a sampled token and the two log-probs RL needs.
+
+The filters run in a fixed order, each on the distribution the previous one left: temperature, top-k, top-p,
+min-p (the order of transformers' logits warpers). A filtered-out token gets logit -inf, so the log-softmax of the
+filtered logits is exactly the distribution sampled from, and its value at the sampled token is the behaviour
+log-prob. The policy log-prob is the log-softmax of the raw logits (temperature 1, no truncation): importance
+ratios against the trainer's policy need that one, sampler/trainer mismatch corrections need both.
+
+The filter strengths are traced values, so changing them never recompiles; only two switches are static: greedy,
+and whether any truncation runs at all (it costs a sort of the vocabulary per step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class SamplingParams:
+    """Traced filter strengths, each a [] array.
+
+    temperature > 0; top_k: keep the k most likely tokens (0: off); top_p: keep the smallest set of most likely
+    tokens whose probability sums to at least top_p (1: off); min_p: keep tokens at least min_p times as likely
+    as the top token (0: off).
+    """
+
+    temperature: jax.Array
+    top_k: jax.Array
+    top_p: jax.Array
+    min_p: jax.Array
+
+    @classmethod
+    def create(cls, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0) -> SamplingParams:
+        f32 = jnp.float32
+        return cls(
+            jnp.asarray(temperature, f32),
+            jnp.asarray(top_k, jnp.int32),
+            jnp.asarray(top_p, f32),
+            jnp.asarray(min_p, f32),
+        )
+
+
+def filter_logits(logits: jax.Array, params: SamplingParams, *, truncate: bool = True) -> jax.Array:
+    """logits [B, V] float32 -> logits of the distribution sampled from, [B, V], -inf where filtered out.
+
+    All three truncations become one cut-off rank in the descending order (one sort serves top-k and top-p), then
+    one logit threshold. The top token is always kept. Tokens tied with the last kept one are kept too, so a
+    filter can keep slightly more than its nominal set but never drops a token as likely as a kept one.
+    `truncate=False` skips the sort when the caller knows every filter is off.
+    """
+    out = logits / params.temperature
+    if not truncate:
+        return out
+    vocab = out.shape[-1]
+    desc = jnp.sort(out, axis=-1)[:, ::-1]  # [B, V]
+    rank = jnp.arange(vocab)
+    k = jnp.where(params.top_k > 0, jnp.minimum(params.top_k, vocab), vocab)  # []
+    desc_probs = jax.nn.softmax(jnp.where(rank < k, desc, -jnp.inf), axis=-1)  # [B, V] after top-k, in order
+    mass_before = jnp.cumsum(desc_probs, axis=-1) - desc_probs  # exclusive prefix sums; mass_before[:, 0] = 0
+    nucleus = jnp.sum(mass_before < params.top_p, axis=-1)  # [B] >= 1
+    keep = jnp.where(params.top_p >= 1.0, k, jnp.minimum(nucleus, k))  # [B]
+    threshold = jnp.take_along_axis(desc, keep[:, None] - 1, axis=-1)  # [B, 1]
+    # min-p: p_i >= min_p * p_max  <=>  z_i >= z_max + log(min_p), whatever the normaliser (log 0 = -inf: off).
+    threshold = jnp.maximum(threshold, desc[:, :1] + jnp.log(params.min_p))
+    return jnp.where(out >= threshold, out, -jnp.inf)
+
+
+def sample_tokens(
+    keys: jax.Array, logits: jax.Array, params: SamplingParams, *, greedy: bool, truncate: bool
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """keys [B] (one per row), logits [B, V] -> (token [B] int32, behaviour log-prob [B], policy log-prob [B]).
+
+    Greedy takes the argmax; its sampled distribution is a point mass, so the behaviour log-prob is 0.
+    One key per row makes a row's sample depend only on its own key, not on the batch around it: padding the
+    batch for sharding, or sharding it, leaves every real row's tokens unchanged.
+    """
+    policy = jax.nn.log_softmax(logits, axis=-1)  # [B, V]
+    if greedy:
+        token = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        behaviour = jnp.zeros(token.shape, jnp.float32)
+    else:
+        filtered = jax.nn.log_softmax(filter_logits(logits, params, truncate=truncate), axis=-1)
+        token = jax.vmap(jax.random.categorical)(keys, filtered).astype(jnp.int32)
+        behaviour = jnp.take_along_axis(filtered, token[:, None], axis=-1)[:, 0]
+    return token, behaviour, jnp.take_along_axis(policy, token[:, None], axis=-1)[:, 0]

@@ -1,0 +1,249 @@
+"""Batched generation in one compiled program: prefill, then a `lax.while_loop` that decodes one token per step.
+
+The model is split once per call (`nnx.split`): the graph definition is a static argument of the jitted program,
+the parameters are ordinary inputs and keep whatever sharding they carry. Every shape is static: the prompt is
+left-padded to its length bucket, the output buffers have the generation bucket's length, and the number of
+steps actually run (`max_new_tokens`, or fewer when every row has stopped) is a traced scalar. A run therefore
+compiles one program per (prompt bucket, generation bucket, batch size, sampling switches) and no more.
+
+Each step keeps only the [B, V] logits of the newest token; nothing leaves the device until the loop ends.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from nsa_jax.models import KVCache, Transformer, positions_from_mask
+from nsa_jax.sampling.buckets import Buckets, left_pad
+from nsa_jax.sampling.filters import SamplingParams, sample_tokens
+
+# Mesh axes the batch is split over by default, when the mesh has them (see DESIGN: ("data", "fsdp", "tensor")).
+DEFAULT_BATCH_AXES = ("data", "fsdp")
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class SampleOutput:
+    """Generated responses, group-major: rows q*n .. q*n+n-1 are the n samples of prompt q.
+
+    tokens [B*n, N] int32: the response (N = max_new_tokens); after a row's stop token, `pad_id`.
+    mask [B*n, N] int32: 1 on response tokens, the stop token included; 0 after it.
+    logprobs [B*n, N] float32: log-prob of each token under the distribution it was sampled from (after
+        temperature, top-k, top-p, min-p; 0 with greedy, a point mass); 0 where mask is 0.
+    policy_logprobs [B*n, N] float32: log-prob of the same token under the untruncated policy at temperature 1.
+    lengths [B*n] int32: number of response tokens (sum of mask).
+    stopped [B*n] bool: the row ended on a stop token (False: cut at max_new_tokens).
+    prompt_tokens, prompt_mask [B*n, Pb] int32: the left-padded prompts as the model saw them (Pb the prompt
+        bucket), so `concat(prompt_tokens, tokens)` with `concat(prompt_mask, mask)` is a teacher-forcing batch.
+    """
+
+    tokens: jax.Array
+    mask: jax.Array
+    logprobs: jax.Array
+    policy_logprobs: jax.Array
+    lengths: jax.Array
+    stopped: jax.Array
+    prompt_tokens: jax.Array
+    prompt_mask: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class _Program:
+    """Everything static about one compiled generation program (the jit cache key besides input shapes)."""
+
+    graphdef: nnx.GraphDef
+    gen_len: int  # generation bucket: length of the output buffers and of the KV cache beyond the prompt
+    n: int
+    greedy: bool
+    truncate: bool  # any of top-k / top-p / min-p is on
+    pad_id: int
+    batch_sharding: NamedSharding | None  # of a [B, ...] array; None when not under a mesh
+
+
+def _repeat_rows(x: jax.Array, n: int, axis: int, program: _Program) -> jax.Array:
+    """Each row n times in a row (group-major), re-sharded over the batch axes when under a mesh."""
+    x = jnp.repeat(x, n, axis=axis) if n > 1 else x
+    if program.batch_sharding is None:
+        return x
+    spec = P(*([None] * axis), *program.batch_sharding.spec[:1])
+    return jax.lax.with_sharding_constraint(x, NamedSharding(program.batch_sharding.mesh, spec))
+
+
+@jax.jit(static_argnames="program")
+def _generate_program(
+    program: _Program,
+    state: nnx.State,
+    ids: jax.Array,  # [B, Pb] int32, left-padded
+    mask: jax.Array,  # [B, Pb] int32
+    stop_ids: jax.Array,  # [S] int32
+    max_new_tokens: jax.Array,  # [] int32, <= program.gen_len
+    key: jax.Array,
+    params: SamplingParams,
+) -> dict[str, jax.Array]:
+    model: Transformer = nnx.merge(program.graphdef, state)
+    batch, prompt_len = ids.shape
+    rows, gen_len = batch * program.n, program.gen_len
+
+    # Prefill each prompt once, then copy its cache and last logits to its n samples.
+    cache = model.init_cache(batch, prompt_len + gen_len)
+    hidden, cache = model.forward(ids, positions_from_mask(mask), mask, cache)
+    logits = _repeat_rows(model.logits(hidden[:, -1]), program.n, 0, program)  # [B*n, V]
+    cache = KVCache(
+        k=_repeat_rows(cache.k, program.n, 1, program),  # [L, B*n, S, KVH, Dh]
+        v=_repeat_rows(cache.v, program.n, 1, program),
+        valid=_repeat_rows(cache.valid, program.n, 0, program),  # [B*n, S]
+        index=cache.index,
+    )
+    next_position = _repeat_rows(jnp.sum(mask, axis=1), program.n, 0, program)  # [B*n] position of response token 0
+    # One key per row, derived from the row index: a row's samples do not depend on the batch around it.
+    row_keys = jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(rows))  # [B*n]
+
+    def emit(carry: dict, logits: jax.Array) -> dict:
+        """Samples response token `step` from logits [B*n, V] and writes it into the buffers."""
+        step = carry["step"]
+        keys = jax.vmap(jax.random.fold_in, (0, None))(row_keys, step)
+        token, logprob, policy_logprob = sample_tokens(
+            keys, logits, params, greedy=program.greedy, truncate=program.truncate
+        )
+        live = ~carry["done"]  # [B*n]
+        token = jnp.where(live, token, program.pad_id)
+        columns = {
+            "tokens": token,
+            "mask": live.astype(jnp.int32),
+            "logprobs": jnp.where(live, logprob, 0.0),
+            "policy_logprobs": jnp.where(live, policy_logprob, 0.0),
+        }
+        out = dict(carry)
+        for name, column in columns.items():
+            out[name] = jax.lax.dynamic_update_slice(carry[name], column[:, None], (0, step))
+        out["done"] = carry["done"] | (live & jnp.isin(token, stop_ids))
+        out["step"] = step + 1
+        return out
+
+    carry = {
+        "step": jnp.zeros((), jnp.int32),
+        "cache": cache,
+        "done": jnp.zeros((rows,), bool),  # the row has emitted a stop token
+        "tokens": jnp.full((rows, gen_len), program.pad_id, jnp.int32),
+        "mask": jnp.zeros((rows, gen_len), jnp.int32),
+        "logprobs": jnp.zeros((rows, gen_len), jnp.float32),
+        "policy_logprobs": jnp.zeros((rows, gen_len), jnp.float32),
+    }
+    carry = emit(carry, logits)
+
+    def keep_going(carry: dict) -> jax.Array:
+        return (carry["step"] < max_new_tokens) & ~jnp.all(carry["done"])
+
+    def decode_step(carry: dict) -> dict:
+        last = jax.lax.dynamic_slice_in_dim(carry["tokens"], carry["step"] - 1, 1, axis=1)  # [B*n, 1]
+        positions = (next_position + carry["step"] - 1)[:, None]  # [B*n, 1]
+        hidden, cache = model.forward(last, positions, jnp.ones_like(last), carry["cache"])
+        return emit({**carry, "cache": cache}, model.logits(hidden[:, 0]))
+
+    carry = jax.lax.while_loop(keep_going, decode_step, carry)
+    names = ("tokens", "mask", "logprobs", "policy_logprobs", "done")
+    return {name: carry[name] for name in names}
+
+
+def _batch_sharding(mesh: Mesh | None, batch_axes: Sequence[str] | None) -> NamedSharding | None:
+    """NamedSharding of a [B, ...] array split over the batch axes of the given or ambient mesh (None: no mesh)."""
+    if mesh is None:
+        mesh = jax.sharding.get_mesh()
+    if mesh.empty:
+        return None
+    if batch_axes is None:
+        batch_axes = tuple(a for a in DEFAULT_BATCH_AXES if a in mesh.axis_names)
+    missing = [a for a in batch_axes if a not in mesh.axis_names]
+    if missing:
+        raise ValueError(f"batch_axes {missing} are not axes of the mesh {mesh.axis_names}")
+    return NamedSharding(mesh, P(tuple(batch_axes) or None))
+
+
+def generate(
+    model: Transformer,
+    prompts: np.ndarray | jax.Array | Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int,
+    key: jax.Array,
+    n: int = 1,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    min_p: float = 0.0,
+    greedy: bool = False,
+    stop_ids: Sequence[int] = (),
+    attention_mask: np.ndarray | jax.Array | None = None,
+    pad_id: int = 0,
+    buckets: Buckets = Buckets(),  # noqa: B008  frozen dataclass, safe as a default
+    mesh: Mesh | None = None,
+    batch_axes: Sequence[str] | None = None,
+) -> SampleOutput:
+    """Samples `n` responses per prompt, group-major, stopping each row at EOS or any of `stop_ids`.
+
+    prompts: [B, P] int32 left-padded with `attention_mask` (1 on real tokens), or a list of token lists.
+    max_new_tokens: response length N; the buffers are rounded up to a bucket, the loop runs at most N steps.
+    key: PRNG key; the result is a deterministic function of it (and unchanged by sharding or batch padding).
+    temperature, top_k (0: off), top_p (1: off), min_p (0: off): filters applied in that order (see `filters`).
+    greedy: argmax decoding; temperature 0 means greedy too.
+    stop_ids: stop tokens on top of the model config's EOS ids; the stop token is part of the response.
+    buckets: how prompt/generation lengths are rounded up, and the longest prompt accepted.
+    mesh, batch_axes: split the batch over these mesh axes (default: the ambient mesh of `jax.set_mesh`, and
+        its "data"/"fsdp" axes). The batch is padded to a multiple of their size and cut back afterwards.
+    """
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if not greedy and temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if not 0.0 < top_p <= 1.0 or not 0.0 <= min_p <= 1.0 or top_k < 0:
+        raise ValueError(f"need 0 < top_p <= 1, 0 <= min_p <= 1, top_k >= 0; got {top_p=}, {min_p=}, {top_k=}")
+    cfg = model.config
+    ids, mask = left_pad(prompts, attention_mask, pad_id=pad_id)
+    limit = buckets.max_prompt_len or cfg.max_position_embeddings
+    longest = int(mask.sum(axis=1).max())
+    if longest > limit:
+        raise ValueError(f"a prompt has {longest} tokens, more than the maximum prompt length {limit}")
+    ids, mask = left_pad(ids, mask, width=buckets.round_up(longest, cap=limit), pad_id=pad_id)
+
+    batch_sharding = _batch_sharding(mesh, batch_axes)
+    batch = ids.shape[0]
+    if batch_sharding is not None:
+        # Pad with copies of the first prompt so every device gets whole rows; they are cut off below.
+        shards = math.prod(batch_sharding.mesh.shape[a] for a in batch_sharding.spec[0] or ())
+        extra = -batch % shards
+        ids, mask = np.concatenate([ids, ids[:1].repeat(extra, 0)]), np.concatenate([mask, mask[:1].repeat(extra, 0)])
+
+    greedy = greedy or temperature == 0
+    truncate = not greedy and (0 < top_k < cfg.vocab_size or top_p < 1.0 or min_p > 0.0)
+    graphdef, state = nnx.split(model)
+    program = _Program(graphdef, buckets.round_up(max_new_tokens), n, greedy, truncate, pad_id, batch_sharding)
+    device_ids, device_mask = (ids, mask) if batch_sharding is None else jax.device_put((ids, mask), batch_sharding)
+    out = _generate_program(
+        program,
+        state,
+        device_ids,
+        device_mask,
+        jnp.asarray(sorted(set(cfg.eos_ids) | set(stop_ids)), jnp.int32),
+        jnp.asarray(max_new_tokens, jnp.int32),
+        key,
+        SamplingParams.create(temperature if temperature > 0 else 1.0, top_k, top_p, min_p),
+    )
+    rows = batch * n
+    response = {name: value[:rows, :max_new_tokens] for name, value in out.items() if name != "done"}
+    return SampleOutput(
+        **response,
+        lengths=jnp.sum(response["mask"], axis=1),
+        stopped=out["done"][:rows],
+        prompt_tokens=jnp.repeat(jnp.asarray(ids[:batch]), n, axis=0),
+        prompt_mask=jnp.repeat(jnp.asarray(mask[:batch]), n, axis=0),
+    )
