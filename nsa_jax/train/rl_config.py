@@ -1,0 +1,73 @@
+"""Shared defaults of the online RL configs (`configs/*_tiny.py`, `configs/*_qwen2_5_1_5b.py`, `configs/demo_rl.py`).
+
+`rl_defaults` adds the `rl` block and the RL evaluation knobs to a `configs/base.py` config; each method's config
+then sets `rl.loss` and its knobs (`rl.loss_kwargs`). `miniature` is the 2-core-CPU scale of the built-in task
+and tiny model, so the eight tiny configs do not each copy it.
+
+The RL trainer reads `batch_size` as the responses per optimiser step (a mini-batch of whole groups) and
+`micro_batch_size` as the gradient-accumulation unit; the run's length is `rl.num_rollouts` (`max_steps` is not
+read: the optimiser takes `num_rollouts * ppo_epochs * Q*G/batch_size` steps).
+"""
+
+import ml_collections
+
+
+def rl_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Adds the RL knobs (with their defaults) to `c` (unlocked) and returns it."""
+    c.trainer = "rl"
+    c.rl = ml_collections.ConfigDict()
+    c.rl.loss = "grpo"  # method: a name in nsa_jax.losses.POLICY_LOSSES (grpo, drgrpo, lens, nsr, psr, ...)
+    c.rl.loss_kwargs = ml_collections.ConfigDict()  # that loss's knobs (eps_low, eps_high, agg, alpha, ...)
+    c.rl.num_rollouts = 100  # rollout batches sampled over the run (each followed by its PPO epochs)
+    c.rl.prompts_per_rollout = 16  # Q: prompts per rollout batch
+    c.rl.group_size = 8  # G: responses sampled per prompt (GRPO/LENS groups)
+    c.rl.ppo_epochs = 1  # passes over each rollout (PPO, arXiv 1707.06347); logp_old is fixed at the first
+    c.rl.max_prompt_len = 64  # prompts are left-padded to this many tokens (longer: error)
+    c.rl.max_new_tokens = 64  # response budget; cut responses stay in the batch with reward from the verifier
+    c.rl.temperature = 1.0  # sampling temperature of rollouts
+    c.rl.top_k = 0  # 0: off
+    c.rl.top_p = 1.0  # 1: off
+    c.rl.prompt_format = "plain"  # "plain": prompt + newline, as SFT saw it; "chat": the tokenizer's chat template
+    c.rl.verify_deadline_s = 5.0  # whole-batch deadline of the answer verifier
+    c.rl.beta_kl = 0.0  # KL(policy || frozen start policy) coefficient, k3 estimator (GRPO, arXiv 2402.03300)
+    c.rl.filter_homogeneous = False  # DAPO dynamic-sampling filter (arXiv 2503.14476); off: LENS uses those groups
+    c.rl.tis_cap = 0.0  # truncated importance sampling of sampler/trainer mismatch (Yao et al. 2025); 0 = off
+    c.data.dir = ""  # local GSM8K/MATH JSONL folder for data.task "gsm8k" / "math" (unused by built-in tasks)
+
+    c.eval.enabled = True
+    c.eval.every = 10  # rollouts between held-out evaluations (one always runs before the first and at the end)
+    c.eval.samples = 8  # responses per test problem; pass@k for k <= samples (unbiased estimator)
+    c.eval.ks = (1, 8)
+    c.eval.temperature = 1.0
+    c.eval.seed = 1234  # seed of the evaluation sampling keys
+    c.checkpoint.every = 10  # in the RL trainer, rollouts between checkpoints
+    return c
+
+
+def miniature(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The 2-core CPU miniature: built-in arith task, tiny model warm-started by `configs/sft_tiny.py`."""
+    c = rl_defaults(c)
+    c.model.path = "runs/sft_tiny/export"  # run `--config=configs/sft_tiny.py` first (or point at any SFT export)
+    c.mesh.fsdp = 1
+    c.data.task = "arith"
+    c.data.difficulty = 0  # 0 mixes all levels: easy ones give signal, hard ones give all-wrong groups
+    c.data.num_examples = 2048
+    c.rl.num_rollouts = 30
+    c.rl.prompts_per_rollout = 16
+    c.rl.group_size = 8
+    c.rl.max_prompt_len = 64
+    c.rl.max_new_tokens = 48
+    c.batch_size = 64  # 2 optimiser steps per rollout
+    c.optimizer.learning_rate = 2e-4
+    c.optimizer.warmup_steps = 0
+    c.optimizer.weight_decay = 0.0
+    c.logprob_chunk_size = 512
+    c.eval.difficulties = (1, 2, 3)
+    c.eval.num_problems = 32
+    c.eval.max_new_tokens = 48
+    c.eval.batch_size = 32
+    c.eval.every = 10
+    c.checkpoint.every = 10
+    c.metrics.tensorboard = False
+    c.export.enabled = False
+    return c

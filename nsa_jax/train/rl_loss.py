@@ -1,0 +1,84 @@
+"""The RL `loss_fn(model, micro_batch, rng)` for the backbone's train step, and the no-grad scoring pass.
+
+The maths stays in `nsa_jax.losses`: this file computes the policy's token log-probs (from final hidden states and
+the unembedding through `losses.token_logprobs`, never full float32 logits) and hands them, with the rollout's
+rewards, to the policy loss registered under the method's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from nsa_jax import losses
+from nsa_jax.train.step import Batch, LossFn
+
+
+def sequence_logprobs(model: nnx.Module, batch: Batch, *, chunk_size: int) -> jax.Array:
+    """log pi(token_t | tokens_<t) for every column of `input_ids`, [B, T] float32 (column 0 is 0)."""
+    hidden = model.hidden_states(batch["input_ids"], attention_mask=batch["attention_mask"])  # [B, T, d]
+    logp = losses.token_logprobs(
+        hidden[:, :-1], model.unembedding(), batch["input_ids"][:, 1:], chunk_size=chunk_size
+    )  # [B, T-1]
+    return jnp.pad(logp, ((0, 0), (1, 0)))
+
+
+def make_scorer(graphdef: nnx.GraphDef, *, chunk_size: int) -> Callable[[Any, Batch], jax.Array]:
+    """A jitted `(params, batch) -> logp [B, T]` without gradient: `logp_old` of the policy at the start of an
+    update, and `logp_ref` of the frozen reference model."""
+
+    @jax.jit
+    def score(params: Any, batch: Batch) -> jax.Array:
+        model = nnx.merge(graphdef, params)
+        return jax.lax.stop_gradient(sequence_logprobs(model, batch, chunk_size=chunk_size) * batch["loss_mask"])
+
+    return score
+
+
+def tis_scaled(logp: jax.Array, logp_old: jax.Array, sampler_logp: jax.Array, cap: float) -> jax.Array:
+    """Truncated importance sampling against the sampler/trainer mismatch (Yao et al. 2025, "Your efficient RL
+    framework secretly brings you off-policy RL training"): the gradient of each token is scaled by
+    `w_t = min(exp(logp_old - sampler_logp), cap)`, with the forward value (and so the PPO ratio and every
+    denominator) unchanged. Written as `w * logp + (1 - w) * stop_gradient(logp)`, which works with every
+    registered loss because they all depend on `logp` token by token."""
+    w = jnp.minimum(jnp.exp(jnp.clip(logp_old - sampler_logp, -20.0, 20.0)), cap)  # [B, T]
+    return w * logp + (1.0 - w) * jax.lax.stop_gradient(logp)
+
+
+def make_policy_loss_fn(
+    name: str,
+    knobs: Mapping[str, Any],
+    *,
+    group_size: int,
+    chunk_size: int,
+    beta_kl: float = 0.0,
+    tis_cap: float = 0.0,
+) -> LossFn:
+    """The loss_fn of method `name` (a key of `losses.POLICY_LOSSES`) with its knobs.
+
+    The micro-batch must hold whole groups (see `rollout.micro_batch_layout`) and carry `input_ids`,
+    `attention_mask`, `loss_mask`, `rewards` and `logp_old`; plus `logp_ref` when `beta_kl > 0` and
+    `sampler_logp` when `tis_cap > 0`.
+    """
+    loss = losses.get_policy_loss(name)
+    extra = dict(knobs)
+    if beta_kl > 0:
+        extra["beta_kl"] = beta_kl
+
+    def loss_fn(model: nnx.Module, batch: Batch, rng: jax.Array) -> tuple[losses.LossTerm, dict[str, Any]]:
+        del rng  # the policy losses are deterministic given the rollout
+        mask = batch["loss_mask"]
+        logp = sequence_logprobs(model, batch, chunk_size=chunk_size) * mask  # [B, T]
+        if tis_cap > 0:
+            logp = tis_scaled(logp, batch["logp_old"], batch["sampler_logp"], tis_cap)
+        kwargs = dict(extra)
+        if beta_kl > 0:
+            kwargs["logp_ref"] = batch["logp_ref"]
+        term, metrics = loss(logp, batch["logp_old"], batch["rewards"], mask, group_size, **kwargs)
+        return term, {"policy_loss": term, **metrics}
+
+    return loss_fn

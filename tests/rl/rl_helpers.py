@@ -1,0 +1,48 @@
+"""Shared pieces of the RL tests: a tiny random model, synthetic rollouts, an RL config on one device."""
+
+import ml_collections
+import numpy as np
+
+from configs import base
+from nsa_jax.train.rl_config import rl_defaults
+from nsa_jax.train.rollout import Rollout
+from tests.train.helpers import TINY
+
+PROMPT, RESPONSE = 4, 6
+
+
+def rl_config(loss: str, *, rows: int, micro_rows: int = 0, group_size: int = 4, **knobs) -> ml_collections.ConfigDict:
+    """An RL config whose rollout of `rows` responses is one optimiser step (accumulated over `micro_rows`)."""
+    c = rl_defaults(base.get_config())
+    c.rl.loss = loss
+    c.rl.loss_kwargs = ml_collections.ConfigDict(knobs)
+    c.rl.group_size = group_size
+    c.rl.prompts_per_rollout = rows // group_size
+    c.batch_size = rows
+    c.micro_batch_size = micro_rows
+    c.optimizer.warmup_steps = 0
+    c.optimizer.weight_decay = 0.0
+    c.logprob_chunk_size = 16
+    return base.lock(c)
+
+
+def synthetic_rollout(rewards, group_size: int = 4, seed: int = 0) -> Rollout:
+    """Random prompt/response tokens (prompt PROMPT tokens, responses of 2..RESPONSE tokens) with `rewards`."""
+    rewards = np.asarray(rewards, np.float32)
+    b, t = len(rewards), PROMPT + RESPONSE
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(2, RESPONSE + 1, b)
+    resp = (np.arange(RESPONSE)[None] < lengths[:, None]).astype(np.int32)  # [B, N]
+    attention = np.concatenate([np.ones((b, PROMPT), np.int32), resp], axis=1)
+    ids = rng.integers(1, TINY.vocab_size, (b, t)).astype(np.int32) * attention
+    loss_mask = np.concatenate([np.zeros((b, PROMPT), np.float32), resp.astype(np.float32)], axis=1)
+    return Rollout(
+        input_ids=ids,
+        attention_mask=attention,
+        loss_mask=loss_mask,
+        sampler_logp=np.zeros((b, t), np.float32),
+        rewards=rewards,
+        difficulty=np.ones(b, np.int32),
+        responses=[""] * b,
+        group_size=group_size,
+    )
