@@ -2,6 +2,8 @@
 
 from nsa_jax.models.config import SUPPORTED_MODEL_TYPES, ModelConfig, UnsupportedModelError
 from nsa_jax.models.hf_io import CheckpointError, from_pretrained, load_config, save_pretrained
+from nsa_jax.models.tiny import tiny_model_dir
+from nsa_jax.models.tokenizer import load_tokenizer
 from nsa_jax.models.transformer import KVCache, Transformer, init_model, positions_from_mask
 
 __all__ = [
@@ -14,6 +16,8 @@ __all__ = [
     "from_pretrained",
     "init_model",
     "load_config",
+    "load_tokenizer",
     "positions_from_mask",
     "save_pretrained",
+    "tiny_model_dir",
 ]

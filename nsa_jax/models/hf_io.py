@@ -74,7 +74,7 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def load_config(path: str | os.PathLike, **overrides) -> ModelConfig:
     """The ModelConfig of a checkpoint directory (raises UnsupportedModelError for other architectures)."""
-    file = _checkpoint_dir(path) / CONFIG_FILE
+    file = checkpoint_dir(path) / CONFIG_FILE
     hf = read_json(file)
     try:
         return ModelConfig.from_hf(hf, source=str(file), **overrides)
@@ -82,7 +82,8 @@ def load_config(path: str | os.PathLike, **overrides) -> ModelConfig:
         raise CheckpointError(f"{file}: required key {e.args[0]!r} is missing") from e
 
 
-def _checkpoint_dir(path: str | os.PathLike) -> Path:
+def checkpoint_dir(path: str | os.PathLike) -> Path:
+    """`path` as a Path, or a CheckpointError when it is not a directory."""
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError(f"{path}: checkpoint directory not found")
@@ -196,7 +197,7 @@ def from_pretrained(
     Sharding or None; a sharded parameter is assembled with `jax.make_array_from_callback`, so each device only
     receives its slice. The host holds one converted tensor at a time.
     """
-    path = _checkpoint_dir(path)
+    path = checkpoint_dir(path)
     param_dtype = param_dtype or dtype
     cfg = load_config(path, dtype=dtype, param_dtype=param_dtype)
     found = tensor_index(path)
@@ -246,7 +247,7 @@ def save_pretrained(
         (tmp / CONFIG_FILE).write_text(json.dumps(cfg.to_hf(), indent=2) + "\n", encoding="utf-8")
         safetensors.numpy.save_file(tensors, tmp / WEIGHTS_FILE, metadata={"format": "pt", **(metadata or {})})
         if tokenizer_from is not None:
-            src = _checkpoint_dir(tokenizer_from)
+            src = checkpoint_dir(tokenizer_from)
             for name in TOKENIZER_FILES:
                 if (src / name).is_file():
                     shutil.copyfile(src / name, tmp / name)
