@@ -8,7 +8,7 @@ from typing import Any
 
 import ml_collections
 
-from nsa_jax.train import sft
+from nsa_jax.train import rl, rl_demo, sft
 from nsa_jax.train.data import DataError
 from nsa_jax.train.loop import NonFiniteError, fit
 from nsa_jax.train.state import TrainState, init_state, split_model, state_shardings
@@ -16,6 +16,8 @@ from nsa_jax.train.step import jit_train_step, make_train_step
 
 TRAINERS: dict[str, Callable[[ml_collections.ConfigDict], Any]] = {
     "sft": sft.train,
+    "rl": rl.train,
+    "rl_demo": rl_demo.train,
 }
 
 

@@ -65,14 +65,17 @@ class RLRun:
         self.tokenizer = models.load_tokenizer(self.path)
         self.prompt_fn = PROMPT_FORMATS[rl.prompt_format](self.tokenizer)
         self.task = make_task(config)
-        self.pool = self.task.sample(
-            "train", config.data.num_examples, seed=config.data.seed, difficulty=config.data.difficulty or None
+        levels = rl.train_difficulties or (config.data.difficulty,)
+        self.pool = rl_eval.problems_by_level(
+            self.task, "train", levels, config.data.num_examples // len(levels), config.data.seed
         )
         self.mesh = parallel.make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
         self.model = load_policy(config, self.mesh, self.path)
         self.learner = Learner(config, self.model, self.mesh, total_steps=rl.num_rollouts * steps_per_rollout(config))
         self.eval_problems = (
-            rl_eval.eval_problems(self.task, config.eval.difficulties, config.eval.num_problems, config.eval.seed)
+            rl_eval.problems_by_level(
+                self.task, "test", config.eval.difficulties, config.eval.num_problems, config.eval.seed
+            )
             if config.eval.enabled
             else []
         )
@@ -141,8 +144,9 @@ def train(config: ml_collections.ConfigDict) -> nnx.Module:
 
 
 def train_and_report(config: ml_collections.ConfigDict) -> tuple[nnx.Module, dict[str, float]]:
-    """Runs `rl.num_rollouts` rollout/update rounds; returns the trained policy and a summary (the last held-out
-    evaluation and the run's mean share of all-wrong / all-right groups), also written to `<workdir>/eval_rl.json`.
+    """Runs `rl.num_rollouts` rollout/update rounds; returns the trained policy and a summary (the held-out
+    evaluation at the start, prefixed "start/", and at the end, and the run's mean share of all-wrong / all-right
+    groups), also written to `<workdir>/eval_rl.json`.
     Metrics of every rollout go to `<workdir>/metrics/metrics.jsonl`."""
     job = RLRun(config)
     rl, e = config.rl, config.eval
@@ -154,9 +158,10 @@ def train_and_report(config: ml_collections.ConfigDict) -> tuple[nnx.Module, dic
     start = _restore(job, checkpoints)
     bar = tqdm(total=rl.num_rollouts, initial=start, desc=rl.loss, disable=not parallel.is_main_process())
     evaluation: dict[str, float] = {}
+    initial: dict[str, float] = {}
     try:
         if e.enabled and start == 0:
-            evaluation = job.evaluate()
+            evaluation = initial = job.evaluate()
             writer.write(0, {f"eval/{k}": v for k, v in evaluation.items()})
         for index in range(start, rl.num_rollouts):
             batch = job.rollout(index)
@@ -183,6 +188,7 @@ def train_and_report(config: ml_collections.ConfigDict) -> tuple[nnx.Module, dic
         bar.close()
     model = job.policy()
     summary = {f"mean_{k}": float(np.mean([o[k] for o in outcomes])) for k in outcomes[0]} if outcomes else {}
+    summary.update({f"start/{k}": v for k, v in initial.items()})
     summary.update(evaluation)
     if parallel.is_main_process():
         os.makedirs(config.workdir, exist_ok=True)

@@ -21,6 +21,7 @@ def rl_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.rl.num_rollouts = 100  # rollout batches sampled over the run (each followed by its PPO epochs)
     c.rl.prompts_per_rollout = 16  # Q: prompts per rollout batch
     c.rl.group_size = 8  # G: responses sampled per prompt (GRPO/LENS groups)
+    c.rl.train_difficulties = ()  # levels the training prompts are drawn from, equally; () = data.difficulty
     c.rl.ppo_epochs = 1  # passes over each rollout (PPO, arXiv 1707.06347); logp_old is fixed at the first
     c.rl.max_prompt_len = 64  # prompts are left-padded to this many tokens (longer: error)
     c.rl.max_new_tokens = 64  # response budget; cut responses stay in the batch with reward from the verifier
@@ -48,23 +49,24 @@ def miniature(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """The 2-core CPU miniature: built-in arith task, tiny model warm-started by `configs/sft_tiny.py`."""
     c = rl_defaults(c)
     c.model.path = "runs/sft_tiny/export"  # run `--config=configs/sft_tiny.py` first (or point at any SFT export)
-    c.mesh.fsdp = 1
     c.data.task = "arith"
-    c.data.difficulty = 0  # 0 mixes all levels: easy ones give signal, hard ones give all-wrong groups
     c.data.num_examples = 2048
+    # SFT saw level 1 only: level 1 gives mixed groups, level 2 (one step longer) many all-wrong ones, the groups
+    # GRPO cannot learn from and LENS can.
+    c.rl.train_difficulties = (1, 2)
     c.rl.num_rollouts = 30
     c.rl.prompts_per_rollout = 16
     c.rl.group_size = 8
-    c.rl.max_prompt_len = 64
-    c.rl.max_new_tokens = 48
+    c.rl.max_prompt_len = 56  # level-2 prompts have at most 51 characters (+ newline)
+    c.rl.max_new_tokens = 64  # level-2 solutions have at most 54 characters (+ EOS)
     c.batch_size = 64  # 2 optimiser steps per rollout
     c.optimizer.learning_rate = 2e-4
     c.optimizer.warmup_steps = 0
     c.optimizer.weight_decay = 0.0
     c.logprob_chunk_size = 512
-    c.eval.difficulties = (1, 2, 3)
+    c.eval.difficulties = (1, 2)
     c.eval.num_problems = 32
-    c.eval.max_new_tokens = 48
+    c.eval.max_new_tokens = 64
     c.eval.batch_size = 32
     c.eval.every = 10
     c.checkpoint.every = 10

@@ -18,11 +18,13 @@ from nsa_jax.eval import pass_at_k_by_bucket, pass_at_k_curve
 from nsa_jax.train import rollout
 
 
-def eval_problems(task: Any, difficulties: Sequence[int], num_problems: int, seed: int) -> list[tasks.Problem]:
-    """`num_problems` test-split problems per level (0 = the task's own mix of levels)."""
+def problems_by_level(
+    task: Any, split: str, difficulties: Sequence[int], per_level: int, seed: int
+) -> list[tasks.Problem]:
+    """`per_level` problems of `split` for each level in `difficulties` (0 = the task's own mix of levels)."""
     out: list[tasks.Problem] = []
     for level in difficulties:
-        out += task.sample("test", num_problems, seed=seed, difficulty=level or None)
+        out += task.sample(split, per_level, seed=seed, difficulty=level or None)
     return out
 
 
