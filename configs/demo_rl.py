@@ -19,5 +19,12 @@ def get_config(arg=None):
     c.sft.unlock()
     c.sft.eval.enabled = False
     c.sft.metrics.tensorboard = False
+    c.sft.max_steps = 200
+    c.sft.data.seq_len = 96  # level-1 prompt + solution + EOS is at most 79 characters
     c.methods = ml_collections.ConfigDict({"grpo": grpo_tiny.get_config(), "lens": lens_tiny.get_config()})
+    for method in c.methods.values():  # the same rollout budget for every method
+        method.rl.num_rollouts = 20
+        method.rl.prompts_per_rollout = 8
+        method.rl.group_size = 8
+        method.batch_size = 64
     return base.lock(c)

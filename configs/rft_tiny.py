@@ -1,20 +1,15 @@
-"""RFT (Yuan et al. 2023, arXiv 2308.01825): sample, keep the correct answers, SFT (token NLL) on them;
-wrong answers are discarded.
+"""RFT: sample, keep correct, SFT on them (Yuan et al. 2023, arXiv 2308.01825), the miniature: built-in arith task, tiny model, 2-core CPU.
+The method's knobs are in nsa_jax.train.rl_config.METHODS["rft"]. Start from an SFT export:
 
-The miniature: built-in arith task, tiny model, 2-core CPU. Start from an SFT export:
 python -m nsa_jax.main --config=configs/sft_tiny.py
 python -m nsa_jax.main --config=configs/rft_tiny.py
 """
 
-import ml_collections
-
 from configs import base
-from nsa_jax.train.rl_config import miniature
+from nsa_jax.train.rl_config import method, miniature
 
 
 def get_config(arg=None):
-    c = miniature(base.get_config(arg))
+    c = method(miniature(base.get_config(arg)), "rft")
     c.workdir = "runs/rft_tiny"
-    c.rl.loss = "rft"
-    c.rl.loss_kwargs = ml_collections.ConfigDict({"agg": "token-mean"})
     return base.lock(c)

@@ -1,19 +1,15 @@
-"""W-REINFORCE (Zhu et al. 2025, arXiv 2506.01347): advantage lam on right answers, -1 on wrong.
+"""W-REINFORCE (Zhu et al. 2025, arXiv 2506.01347), the miniature: built-in arith task, tiny model, 2-core CPU.
+The method's knobs are in nsa_jax.train.rl_config.METHODS["wreinforce"]. Start from an SFT export:
 
-The miniature: built-in arith task, tiny model, 2-core CPU. Start from an SFT export:
 python -m nsa_jax.main --config=configs/sft_tiny.py
 python -m nsa_jax.main --config=configs/wreinforce_tiny.py
 """
 
-import ml_collections
-
 from configs import base
-from nsa_jax.train.rl_config import miniature
+from nsa_jax.train.rl_config import method, miniature
 
 
 def get_config(arg=None):
-    c = miniature(base.get_config(arg))
+    c = method(miniature(base.get_config(arg)), "wreinforce")
     c.workdir = "runs/wreinforce_tiny"
-    c.rl.loss = "w-reinforce"
-    c.rl.loss_kwargs = ml_collections.ConfigDict({"lam": 0.1, "eps_low": 0.2, "eps_high": 0.2})
     return base.lock(c)

@@ -11,6 +11,36 @@ read: the optimiser takes `num_rollouts * ppo_epochs * Q*G/batch_size` steps).
 
 import ml_collections
 
+# Each method as (`rl.loss`, its knobs): the registered loss in nsa_jax.losses.POLICY_LOSSES and the settings of its
+# paper. Shared by the miniature and the real-scale configs so a method means the same thing at both scales.
+METHODS = {
+    # GRPO (Shao et al. 2024, arXiv 2402.03300): group-normalised advantages, clipped surrogate.
+    "grpo": ("grpo", {"eps_low": 0.2, "eps_high": 0.2, "agg": "token-mean", "std_ddof": 1}),
+    # Dr.GRPO (arXiv 2503.20783): no std division; "seq-mean-token-sum-norm" with L_max = rl.max_new_tokens.
+    "drgrpo": ("drgrpo", {"eps_low": 0.2, "eps_high": 0.2}),
+    # LENS (arXiv 2510.08696): confidence-weighted negative rewards; all-wrong groups de-meaned and scaled by alpha.
+    "lens": ("lens", {"alpha": 0.25, "dimp_uses_pbar": True, "eps_low": 0.2, "eps_high": 0.2, "std_ddof": 1}),
+    # NSR / PSR / W-REINFORCE (Zhu et al. 2025, arXiv 2506.01347): fixed advantages 0/-1, +1/0, lam/-1.
+    "nsr": ("nsr", {"eps_low": 0.2, "eps_high": 0.2}),
+    "psr": ("psr", {"eps_low": 0.2, "eps_high": 0.2}),
+    "wreinforce": ("w-reinforce", {"lam": 0.1, "eps_low": 0.2, "eps_high": 0.2}),
+    # NGRPO (arXiv 2509.18851): one virtual correct answer per group, asymmetric clip, all-correct groups dropped.
+    "ngrpo": ("ngrpo", {"eps_low": 0.16, "eps_high": 0.24, "std_ddof": 1}),
+    # RFT (Yuan et al. 2023, arXiv 2308.01825): sample, keep the correct answers, token NLL on them.
+    "rft": ("rft", {"agg": "token-mean"}),
+}
+
+
+def method(c: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
+    """Sets `rl.loss` and `rl.loss_kwargs` to method `name` of `METHODS` (call after the scale is set: Dr.GRPO's
+    L_max is the config's `rl.max_new_tokens`)."""
+    loss, knobs = METHODS[name]
+    c.rl.loss = loss
+    c.rl.loss_kwargs = ml_collections.ConfigDict(knobs)
+    if name == "drgrpo":
+        c.rl.loss_kwargs.max_len = c.rl.max_new_tokens
+    return c
+
 
 def rl_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """Adds the RL knobs (with their defaults) to `c` (unlocked) and returns it."""
@@ -72,4 +102,42 @@ def miniature(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.checkpoint.every = 10
     c.metrics.tensorboard = False
     c.export.enabled = False
+    return c
+
+
+def qwen2_5_1_5b(c: ml_collections.ConfigDict, data: str = "gsm8k") -> ml_collections.ConfigDict:
+    """Real scale: a local Qwen2.5-1.5B-Instruct HF directory on local GSM8K or MATH JSONL (`data`), bf16, sharded
+    over every device (fsdp), group size 16 as in the LENS paper."""
+    if data not in ("gsm8k", "math"):
+        raise ValueError(f"data={data!r}: use 'gsm8k' or 'math'")
+    c = rl_defaults(c)
+    c.model.path = "checkpoints/Qwen2.5-1.5B-Instruct"  # local HF directory (config.json, *.safetensors, tokenizer)
+    c.model.dtype = "bfloat16"
+    c.model.param_dtype = "float32"
+    c.data.task = data
+    c.data.dir = f"data/{data}"  # holds train.jsonl and test.jsonl in the GSM8K / MATH layout
+    c.data.difficulty = 0
+    c.data.num_examples = 7473 if data == "gsm8k" else 7500
+    c.rl.prompt_format = "chat"
+    c.rl.num_rollouts = 200
+    c.rl.prompts_per_rollout = 32
+    c.rl.group_size = 16
+    c.rl.max_prompt_len = 512
+    c.rl.max_new_tokens = 1024
+    c.rl.temperature = 1.0
+    c.batch_size = 128  # 4 optimiser steps per rollout
+    c.micro_batch_size = 16
+    c.optimizer.learning_rate = 1e-6
+    c.optimizer.warmup_steps = 10
+    c.optimizer.end_lr_factor = 1.0
+    c.optimizer.weight_decay = 0.0
+    c.logprob_chunk_size = 512
+    c.eval.difficulties = (0,) if data == "gsm8k" else (1, 2, 3, 4, 5)
+    c.eval.num_problems = 256 if data == "gsm8k" else 100
+    c.eval.samples = 16
+    c.eval.ks = (1, 4, 16)
+    c.eval.max_new_tokens = 1024
+    c.eval.batch_size = 16
+    c.eval.every = 20
+    c.checkpoint.every = 20
     return c
