@@ -51,7 +51,10 @@ _SAVE_DTYPES = {np.dtype(v): k for k, v in _DTYPES.items()}
 # Buffers that some checkpoints store but that are recomputed from the config.
 _IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
 
-Shardings = Callable[[tuple, nnx.Variable], jax.sharding.Sharding | None] | Mapping[tuple, jax.sharding.Sharding]
+# Where each parameter goes: see `from_pretrained`.
+Shardings = (
+    Callable[[tuple, nnx.Variable], jax.sharding.Sharding | None] | Mapping[tuple, jax.sharding.Sharding] | nnx.State
+)
 
 
 class CheckpointError(ValueError):
@@ -175,12 +178,15 @@ def _check_tensors(path: Path, cfg: ModelConfig, abstract: Transformer, found: d
             raise CheckpointError(f"{file}: tensor {name} has dtype {dtype}; supported: {', '.join(_DTYPES)}")
 
 
-def _sharding_for(shardings: Shardings | None, path: tuple, var: nnx.Variable) -> jax.sharding.Sharding | None:
+def _sharding_lookup(shardings: Shardings | None) -> Callable[[tuple, nnx.Variable], jax.sharding.Sharding | None]:
+    """One (path, abstract param) -> Sharding | None function for every accepted form of `shardings`."""
     if shardings is None:
-        return None
+        return lambda path, var: None
+    if isinstance(shardings, nnx.State):  # e.g. the model's parameter state mapped to Shardings
+        shardings = {tuple(p): s for p, s in nnx.to_flat_state(shardings)}
     if isinstance(shardings, Mapping):
-        return shardings.get(path)
-    return shardings(path, var)
+        return lambda path, var: shardings.get(path)
+    return shardings
 
 
 def from_pretrained(
@@ -193,8 +199,8 @@ def from_pretrained(
     """Loads a local HF checkpoint directory (Llama 3 / Qwen2 / Qwen3) into an nsa_jax Transformer.
 
     dtype: compute dtype; param_dtype: storage dtype of the weights (default: dtype). shardings: None (default
-    device), a dict {param path: Sharding}, or a callable (param path, abstract nnx.Param with its `axes`) ->
-    Sharding or None; a sharded parameter is assembled with `jax.make_array_from_callback`, so each device only
+    device), a dict {param path: Sharding}, an nnx.State of Shardings shaped like the model's parameters, or a
+    callable (param path, abstract nnx.Param with its `axes` metadata) -> Sharding or None; a sharded parameter is assembled with `jax.make_array_from_callback`, so each device only
     receives its slice. The host holds one converted tensor at a time.
     """
     path = checkpoint_dir(path)
@@ -203,12 +209,12 @@ def from_pretrained(
     found = tensor_index(path)
     abstract = nnx.eval_shape(lambda: Transformer(cfg, rngs=nnx.Rngs(0)))
     _check_tensors(path, cfg, abstract, found)
-    table = param_table(cfg)
+    table, sharding_for = param_table(cfg), _sharding_lookup(shardings)
     for p, var in nnx.to_flat_state(nnx.state(abstract, nnx.Param)):
         p = tuple(p)
         conv = table[p]
         host = np.asarray(conv.from_hf(read_tensor(found[conv.hf_name][0], conv.hf_name))).astype(param_dtype)
-        sharding = _sharding_for(shardings, p, var)
+        sharding = sharding_for(p, var)
         if sharding is None:
             value = jnp.asarray(host)
         else:

@@ -30,11 +30,20 @@ def rule_shardings(mesh: jax.sharding.Mesh):
     return sharding
 
 
+def _as_state(rule, model) -> nnx.State:
+    """The same placement given as an nnx.State of Shardings (the form a whole-model sharding table takes)."""
+    params = nnx.state(model, nnx.Param)
+    flat = [(path, rule(path, var)) for path, var in nnx.to_flat_state(params)]
+    return nnx.from_flat_state(flat)
+
+
+@pytest.mark.parametrize("form", ["callable", "state"])
 @pytest.mark.parametrize("axis_type", ["Explicit", "Auto"])
-def test_sharded_load_places_params_and_keeps_values(checkpoint, axis_type):
+def test_sharded_load_places_params_and_keeps_values(checkpoint, axis_type, form):
     mesh = jax.make_mesh((2, 4), ("fsdp", "tensor"), axis_types=(getattr(jax.sharding.AxisType, axis_type),) * 2)
     rule = rule_shardings(mesh)
-    model = models.from_pretrained(checkpoint.sharded, shardings=rule)
+    shardings = rule if form == "callable" else _as_state(rule, models.from_pretrained(checkpoint.single))
+    model = models.from_pretrained(checkpoint.sharded, shardings=shardings)
     reference = dict(nnx.to_flat_state(nnx.state(models.from_pretrained(checkpoint.sharded), nnx.Param)))
     split = 0
     for path, var in nnx.to_flat_state(nnx.state(model, nnx.Param)):
