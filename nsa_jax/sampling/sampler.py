@@ -65,7 +65,6 @@ class _Program:
     n: int
     greedy: bool
     truncate: bool  # any of top-k / top-p / min-p is on
-    pad_id: int
     batch_sharding: NamedSharding | None  # of a [B, ...] array; None when not under a mesh
 
 
@@ -85,10 +84,11 @@ def _generate_program(
     ids: jax.Array,  # [B, Pb] int32, left-padded
     mask: jax.Array,  # [B, Pb] int32
     stop_ids: jax.Array,  # [S] int32
+    pad_id: jax.Array,  # [] int32
     max_new_tokens: jax.Array,  # [] int32, <= program.gen_len
     key: jax.Array,
     params: SamplingParams,
-) -> dict[str, jax.Array]:
+) -> SampleOutput:
     model: Transformer = nnx.merge(program.graphdef, state)
     batch, prompt_len = ids.shape
     rows, gen_len = batch * program.n, program.gen_len
@@ -115,7 +115,7 @@ def _generate_program(
             keys, logits, params, greedy=program.greedy, truncate=program.truncate
         )
         live = ~carry["done"]  # [B*n]
-        token = jnp.where(live, token, program.pad_id)
+        token = jnp.where(live, token, pad_id)
         columns = {
             "tokens": token,
             "mask": live.astype(jnp.int32),
@@ -133,7 +133,7 @@ def _generate_program(
         "step": jnp.zeros((), jnp.int32),
         "cache": cache,
         "done": jnp.zeros((rows,), bool),  # the row has emitted a stop token
-        "tokens": jnp.full((rows, gen_len), program.pad_id, jnp.int32),
+        "tokens": jnp.full((rows, gen_len), pad_id, jnp.int32),
         "mask": jnp.zeros((rows, gen_len), jnp.int32),
         "logprobs": jnp.zeros((rows, gen_len), jnp.float32),
         "policy_logprobs": jnp.zeros((rows, gen_len), jnp.float32),
@@ -150,8 +150,30 @@ def _generate_program(
         return emit({**carry, "cache": cache}, model.logits(hidden[:, 0]))
 
     carry = jax.lax.while_loop(keep_going, decode_step, carry)
-    names = ("tokens", "mask", "logprobs", "policy_logprobs", "done")
-    return {name: carry[name] for name in names}
+    return SampleOutput(
+        tokens=carry["tokens"],
+        mask=carry["mask"],
+        logprobs=carry["logprobs"],
+        policy_logprobs=carry["policy_logprobs"],
+        lengths=jnp.sum(carry["mask"], axis=1),
+        stopped=carry["done"],
+        prompt_tokens=_repeat_rows(ids, program.n, 0, program),
+        prompt_mask=_repeat_rows(mask, program.n, 0, program),
+    )
+
+
+@jax.jit(static_argnames=("rows", "length"))
+def _trim(out: SampleOutput, rows: int, length: int) -> SampleOutput:
+    """Cuts the batch padding and the generation bucket off, in one small compiled program per output shape."""
+    out = jax.tree.map(lambda x: x[:rows], out)
+    response = ("tokens", "mask", "logprobs", "policy_logprobs")
+    return dataclasses.replace(out, **{name: getattr(out, name)[:, :length] for name in response})
+
+
+def _stop_array(stop_ids: set[int]) -> jax.Array:
+    """[S] int32 stop ids padded with -1 (never a token) to a multiple of 8, so the count rarely changes the shape."""
+    size = max(8, -(-len(stop_ids) // 8) * 8)
+    return jnp.asarray(sorted(stop_ids) + [-1] * (size - len(stop_ids)), jnp.int32)
 
 
 def _batch_sharding(mesh: Mesh | None, batch_axes: Sequence[str] | None) -> NamedSharding | None:
@@ -226,24 +248,19 @@ def generate(
     greedy = greedy or temperature == 0
     truncate = not greedy and (0 < top_k < cfg.vocab_size or top_p < 1.0 or min_p > 0.0)
     graphdef, state = nnx.split(model)
-    program = _Program(graphdef, buckets.round_up(max_new_tokens), n, greedy, truncate, pad_id, batch_sharding)
+    program = _Program(graphdef, buckets.round_up(max_new_tokens), n, greedy, truncate, batch_sharding)
     device_ids, device_mask = (ids, mask) if batch_sharding is None else jax.device_put((ids, mask), batch_sharding)
     out = _generate_program(
         program,
         state,
         device_ids,
         device_mask,
-        jnp.asarray(sorted(set(cfg.eos_ids) | set(stop_ids)), jnp.int32),
+        _stop_array(set(cfg.eos_ids) | set(stop_ids)),
+        jnp.asarray(pad_id, jnp.int32),
         jnp.asarray(max_new_tokens, jnp.int32),
         key,
         SamplingParams.create(temperature if temperature > 0 else 1.0, top_k, top_p, min_p),
     )
-    rows = batch * n
-    response = {name: value[:rows, :max_new_tokens] for name, value in out.items() if name != "done"}
-    return SampleOutput(
-        **response,
-        lengths=jnp.sum(response["mask"], axis=1),
-        stopped=out["done"][:rows],
-        prompt_tokens=jnp.repeat(jnp.asarray(ids[:batch]), n, axis=0),
-        prompt_mask=jnp.repeat(jnp.asarray(mask[:batch]), n, axis=0),
-    )
+    if out.tokens.shape == (batch * n, max_new_tokens):
+        return out
+    return _trim(out, batch * n, max_new_tokens)
