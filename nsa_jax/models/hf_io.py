@@ -200,8 +200,9 @@ def from_pretrained(
 
     dtype: compute dtype; param_dtype: storage dtype of the weights (default: dtype). shardings: None (default
     device), a dict {param path: Sharding}, an nnx.State of Shardings shaped like the model's parameters, or a
-    callable (param path, abstract nnx.Param with its `axes` metadata) -> Sharding or None; a sharded parameter is assembled with `jax.make_array_from_callback`, so each device only
-    receives its slice. The host holds one converted tensor at a time.
+    callable (param path, abstract nnx.Param with its `axes` metadata) -> Sharding or None. A sharded parameter
+    is assembled with `jax.make_array_from_callback`, so each device only receives its slice; the host holds one
+    converted tensor at a time (memory-mapped reads, no torch).
     """
     path = checkpoint_dir(path)
     param_dtype = param_dtype or dtype
@@ -213,7 +214,8 @@ def from_pretrained(
     for p, var in nnx.to_flat_state(nnx.state(abstract, nnx.Param)):
         p = tuple(p)
         conv = table[p]
-        host = np.asarray(conv.from_hf(read_tensor(found[conv.hf_name][0], conv.hf_name))).astype(param_dtype)
+        hf_tensor = read_tensor(found[conv.hf_name][0], conv.hf_name)
+        host = np.asarray(conv.from_hf(hf_tensor)).astype(param_dtype, copy=False)
         sharding = sharding_for(p, var)
         if sharding is None:
             value = jnp.asarray(host)
@@ -235,7 +237,8 @@ def save_pretrained(
     """Writes `model` as an HF checkpoint directory that `transformers.AutoModelForCausalLM` loads unchanged.
 
     config.json comes from `ModelConfig.to_hf`, weights go to one `model.safetensors` (metadata format=pt, which
-    transformers requires) in the parameter dtype or `dtype`; tokenizer files are copied from `tokenizer_from`.
+    transformers requires, plus `metadata`) in the parameter dtype or `dtype`; tokenizer files (and
+    generation_config.json) are copied from `tokenizer_from`.
     Everything is written to a temporary sibling directory first and renamed into place, so an interrupted save
     never leaves a half-written checkpoint at `out_dir`. Returns out_dir.
     """
