@@ -7,6 +7,7 @@ rewards, to the policy loss registered under the method's name.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,9 +28,10 @@ def sequence_logprobs(model: nnx.Module, batch: Batch, *, chunk_size: int) -> ja
     return jnp.pad(logp, ((0, 0), (1, 0)))
 
 
+@functools.cache
 def make_scorer(graphdef: nnx.GraphDef, *, chunk_size: int) -> Callable[[Any, Batch], jax.Array]:
     """A jitted `(params, batch) -> logp [B, T]` without gradient: `logp_old` of the policy at the start of an
-    update, and `logp_ref` of the frozen reference model."""
+    update, and `logp_ref` of the frozen reference model. Cached per model graph, so runs share its compilation."""
 
     @jax.jit
     def score(params: Any, batch: Batch) -> jax.Array:

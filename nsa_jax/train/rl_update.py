@@ -114,9 +114,15 @@ class Learner:
         self.ref_params = jax.tree.map(jnp.copy, params) if rl.beta_kl > 0 else None
 
     def score(self, params: Any, batch: dict[str, np.ndarray]) -> np.ndarray:
-        """No-grad log-probs [B, T] of `params` on the rollout."""
-        sharded = device_batch(batch, {k: parallel.batch_sharding(self.mesh, v.ndim) for k, v in batch.items()})
-        return np.asarray(jax.device_get(self._score(params, sharded)))
+        """No-grad log-probs [B, T] of `params` on the rollout, one micro-batch of rows at a time (the memory of a
+        training micro-batch's forward pass bounds it)."""
+        rows = self.config.batch_size // self.micro_batches
+        shardings = {k: parallel.batch_sharding(self.mesh, v.ndim) for k, v in batch.items()}
+        chunks = []
+        for start in range(0, len(batch["input_ids"]), rows):
+            chunk = device_batch({k: v[start : start + rows] for k, v in batch.items()}, shardings)
+            chunks.append(self._score(params, chunk))
+        return np.concatenate(jax.device_get(chunks))
 
     def prepare(self, rollout: Rollout) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         """The full update batch (with `logp_old`, `logp_ref`, the filter applied) and its statistics."""
