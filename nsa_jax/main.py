@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from absl import app
+from absl import app, logging
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -31,6 +31,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = _CONFIG.value
+    logging.set_verbosity(logging.WARNING)  # orbax logs every save step at INFO; the progress bar says enough
     from nsa_jax import models, parallel, train  # after flag parsing: a bad flag costs no JAX start-up
 
     d = config.distributed

@@ -43,11 +43,18 @@ def run_dir(config: ml_collections.ConfigDict, name: str) -> str:
     return config[name].dir or os.path.join(config.workdir, name)
 
 
-def micro_batches(config: ml_collections.ConfigDict) -> int:
-    """How many micro-batches a global batch is split into (`micro_batch_size` 0 means no accumulation)."""
+def micro_batches(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> int:
+    """How many micro-batches a global batch is split into (`micro_batch_size` 0 means no accumulation); with a
+    mesh, also checks that each micro-batch splits evenly over the data-parallel devices."""
     mb = config.micro_batch_size or config.batch_size
     if config.batch_size % mb:
         raise ValueError(f"batch_size={config.batch_size} is not a multiple of micro_batch_size={mb}")
+    shards = 1 if mesh is None else int(np.prod([mesh.shape[a] for a in parallel.BATCH_AXES if a in mesh.shape]))
+    if mb % shards:
+        raise ValueError(
+            f"micro-batches of {mb} sequences do not split over the {shards} data-parallel devices "
+            f"(mesh data x fsdp); make batch_size / micro_batch_size a multiple of {shards}"
+        )
     return config.batch_size // mb
 
 
@@ -82,7 +89,7 @@ def fit(
             graphdef,
             loss_fn,
             tx,
-            micro_batches=micro_batches(config),
+            micro_batches=micro_batches(config, mesh),
             schedule=learning_rate_schedule(config.optimizer, config.max_steps),
         ),
         shardings,

@@ -12,6 +12,7 @@ from flax import nnx
 
 from nsa_jax import losses, models, parallel
 from nsa_jax.train import data as data_lib
+from nsa_jax.train.evaluate import evaluate, format_table
 from nsa_jax.train.loop import fit, run_dir
 from nsa_jax.train.policy import export_policy, load_policy, model_dir, set_params
 from nsa_jax.train.step import Batch
@@ -43,7 +44,8 @@ def train(config: ml_collections.ConfigDict) -> nnx.Module:
     """Loads the policy and data (failing before anything is written), fits, exports; returns the trained model."""
     pairs = sft_pairs(config)
     path = model_dir(config)
-    rows = data_lib.tokenize(pairs, models.load_tokenizer(path), config.data.seq_len)
+    tokenizer = models.load_tokenizer(path)
+    rows = data_lib.tokenize(pairs, tokenizer, config.data.seq_len)
     batcher = data_lib.Batcher(rows, config.batch_size, config.data.seed)
     mesh = parallel.make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
     model = load_policy(config, mesh, path)
@@ -55,4 +57,8 @@ def train(config: ml_collections.ConfigDict) -> nnx.Module:
     set_params(model, state.params)
     if config.export.enabled:
         export_policy(model, run_dir(config, "export"), tokenizer_from=path)
+    if config.eval.enabled:
+        table = format_table(evaluate(model, tokenizer, config), config.data.task)
+        if parallel.is_main_process():
+            print(table, flush=True)
     return model

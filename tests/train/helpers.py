@@ -11,15 +11,16 @@ from nsa_jax.train import init_state, jit_train_step, make_train_step, split_mod
 from nsa_jax.train.optim import make_optimizer
 from nsa_jax.train.sft import nll_loss
 
-TINY = models.ModelConfig(
-    vocab_size=64,
-    hidden_size=32,
-    intermediate_size=64,
-    num_hidden_layers=1,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    head_dim=8,
-)
+# The shape of every test model: one layer, small enough that CPU compilation stays short.
+SMALL_SHAPE = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 8,
+}
+TINY = models.ModelConfig(vocab_size=64, **SMALL_SHAPE)
 
 
 def optimizer_config() -> ml_collections.ConfigDict:
