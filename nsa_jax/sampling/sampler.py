@@ -23,11 +23,9 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from nsa_jax.models import KVCache, Transformer, positions_from_mask
+from nsa_jax.parallel import BATCH_AXES
 from nsa_jax.sampling.buckets import Buckets, left_pad
 from nsa_jax.sampling.filters import SamplingParams, sample_tokens
-
-# Mesh axes the batch is split over by default, when the mesh has them (see DESIGN: ("data", "fsdp", "tensor")).
-DEFAULT_BATCH_AXES = ("data", "fsdp")
 
 
 @jax.tree_util.register_dataclass
@@ -183,7 +181,7 @@ def _batch_sharding(mesh: Mesh | None, batch_axes: Sequence[str] | None) -> Name
     if mesh.empty:
         return None
     if batch_axes is None:
-        batch_axes = tuple(a for a in DEFAULT_BATCH_AXES if a in mesh.axis_names)
+        batch_axes = tuple(a for a in BATCH_AXES if a in mesh.axis_names)
     missing = [a for a in batch_axes if a not in mesh.axis_names]
     if missing:
         raise ValueError(f"batch_axes {missing} are not axes of the mesh {mesh.axis_names}")
@@ -241,7 +239,7 @@ def generate(
     batch = ids.shape[0]
     if batch_sharding is not None:
         # Pad with copies of the first prompt so every device gets whole rows; they are cut off below.
-        shards = math.prod(batch_sharding.mesh.shape[a] for a in batch_sharding.spec[0] or ())
+        shards = batch_sharding.mesh.size // math.prod(batch_sharding.shard_shape((batch_sharding.mesh.size,)))
         extra = -batch % shards
         ids, mask = np.concatenate([ids, ids[:1].repeat(extra, 0)]), np.concatenate([mask, mask[:1].repeat(extra, 0)])
 
