@@ -156,7 +156,7 @@ class ModelConfig:
             "rope_theta": self.rope_theta,
             "rope_scaling": dict(self.rope_scaling) if self.rope_scaling else None,
             "rope_parameters": rope_parameters,
-            "torch_dtype": "float32" if self.param_dtype == jnp.float32 else "bfloat16",
+            "torch_dtype": jnp.dtype(self.param_dtype).name,  # "float32", "bfloat16", "float16"
         }
         if self.model_type == "llama":
             hf.update(attention_bias=self.attention_bias, mlp_bias=self.mlp_bias)
