@@ -114,9 +114,9 @@ class Learner:
         self.ref_params = jax.tree.map(jnp.copy, params) if rl.beta_kl > 0 else None
 
     def score(self, params: Any, batch: dict[str, np.ndarray]) -> np.ndarray:
-        """No-grad log-probs [B, T] of `params` on the rollout, one micro-batch of rows at a time (the memory of a
-        training micro-batch's forward pass bounds it)."""
-        rows = self.config.batch_size // self.micro_batches
+        """No-grad log-probs [B, T] of `params` on the rollout, one mini-batch (`batch_size` rows, the unit the
+        train step shards over the devices) at a time."""
+        rows = self.config.batch_size
         shardings = {k: parallel.batch_sharding(self.mesh, v.ndim) for k, v in batch.items()}
         chunks = []
         for start in range(0, len(batch["input_ids"]), rows):

@@ -17,7 +17,7 @@ MARGIN = 0.05  # absolute pass@1 gain over the SFT start on held-out level-1 pro
 def test_grpo_raises_heldout_accuracy_over_its_sft_start(tmp_path):
     start = importlib.import_module("configs.sft_tiny").get_config()
     start.workdir = str(tmp_path / "sft")
-    start.max_steps = 200
+    start.max_steps = 500
     start.data.seq_len = 96
     start.eval.enabled = False
     start.metrics.tensorboard = False

@@ -14,10 +14,14 @@ METHODS = ("grpo", "drgrpo", "lens", "nsr", "psr", "wreinforce", "ngrpo", "rft")
 
 @pytest.fixture(scope="module")
 def start_dir(tmp_path_factory) -> str:
-    """The built-in tiny model, freshly initialised (no SFT: these tests check the plumbing, not learning)."""
-    path = str(tmp_path_factory.mktemp("tiny_start"))
-    models.tiny_model_dir(path, seed=0)
-    return path
+    """A one-layer version of the built-in tiny model with its character tokenizer, freshly initialised (no SFT:
+    these tests check the plumbing, not learning; one layer keeps CPU compilation short)."""
+    tiny = tmp_path_factory.mktemp("tiny")
+    models.tiny_model_dir(tiny, seed=0)
+    cfg = models.load_config(tiny).replace(num_hidden_layers=1, hidden_size=64, intermediate_size=128, head_dim=16)
+    path = tmp_path_factory.mktemp("micro")
+    models.save_pretrained(models.init_model(cfg, seed=0), path, tokenizer_from=tiny)
+    return str(path)
 
 
 def shrunk(method: str, start: str, workdir: str):
