@@ -218,6 +218,9 @@ def generate(
     buckets: how prompt/generation lengths are rounded up, and the longest prompt accepted.
     mesh, batch_axes: split the batch over these mesh axes (default: the ambient mesh of `jax.set_mesh`, and
         its "data"/"fsdp" axes). The batch is padded to a multiple of their size and cut back afterwards.
+        Parameters are used where they are: put them on the mesh first (e.g. `parallel.shard_model`).
+    Raises ValueError on a prompt longer than `buckets.max_prompt_len` (default the model's
+    `max_position_embeddings`), an empty prompt, or out-of-range sampling settings.
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
@@ -239,7 +242,8 @@ def generate(
     batch = ids.shape[0]
     if batch_sharding is not None:
         # Pad with copies of the first prompt so every device gets whole rows; they are cut off below.
-        shards = batch_sharding.mesh.size // math.prod(batch_sharding.shard_shape((batch_sharding.mesh.size,)))
+        axes = batch_sharding.spec[0]  # PartitionSpec keeps a single axis as a bare name
+        shards = math.prod(batch_sharding.mesh.shape[a] for a in ((axes,) if isinstance(axes, str) else axes or ()))
         extra = -batch % shards
         ids, mask = np.concatenate([ids, ids[:1].repeat(extra, 0)]), np.concatenate([mask, mask[:1].repeat(extra, 0)])
 
