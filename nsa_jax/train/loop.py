@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import jax
@@ -71,13 +70,10 @@ def fit(
     loss_fn: LossFn,
     data: BatchSource,
     mesh: Mesh,
-    *,
-    describe: Callable[[dict[str, float]], dict[str, str]] | None = None,
 ) -> TrainState:
     """Trains `model` for `config.max_steps` steps, resuming from the latest checkpoint in the run directory.
 
-    Returns the final state (parameters as a pure dict; `nnx.update(model, state.params)` puts them back).
-    `describe` picks what the progress bar shows from a step's metrics (default: loss and reward when present).
+    Returns the final state (parameters as a pure dict; `policy.set_params(model, state.params)` puts them back).
     """
     tx = make_optimizer(config.optimizer, config.max_steps)
     graphdef, params = split_model(model)
@@ -124,7 +120,7 @@ def fit(
         if step % config.log_every == 0 or step == config.max_steps:
             writer.write(step, values)
             clock.update(time=now, tokens=0)
-        bar.set_postfix((describe or _describe)(values), refresh=False)
+        bar.set_postfix(_describe(values), refresh=False)
         bar.update(1)
         if values["nonfinite_in_a_row"] >= config.nonfinite_max_in_a_row:
             raise NonFiniteError(
@@ -156,6 +152,7 @@ def fit(
 
 
 def _describe(values: dict[str, float]) -> dict[str, str]:
+    """What the progress bar shows: loss, reward when the trainer reports one, tokens/s."""
     shown = {"loss": f"{values['loss']:.4f}"}
     if "reward" in values:
         shown["reward"] = f"{values['reward']:.3f}"
