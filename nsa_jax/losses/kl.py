@@ -30,6 +30,6 @@ def kl(logp: jax.Array, logp_ref: jax.Array, kind: str = "k3") -> jax.Array:
       logp_ref: ``[B, T]`` log-probs of the frozen reference (or behaviour) policy.
       kind: one of ``KL_ESTIMATORS`` (default ``"k3"``); ValueError otherwise.
     """
-    fn = lookup(KL_ESTIMATORS, kind, "kl kind")
+    fn = lookup(KL_ESTIMATORS, kind, "kl_kind")
     d = jnp.clip(f32(logp_ref) - f32(logp), -LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
     return fn(d)

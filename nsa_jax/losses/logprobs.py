@@ -109,8 +109,9 @@ def token_logprobs(
       unembed: ``[d, V]`` unembedding (the transposed embedding when tied).
       targets: ``[B, T]`` int token ids whose log-prob is wanted (the next tokens).
       chunk_size: rows of the flattened ``B*T`` per forward chunk (required; need not divide ``B*T``: the last chunk
-        is padded); the backward pass uses vocabulary slices with the same number of logits. At ``V ~ 150k``,
-        256-1024 keeps each float32 tile at 0.15-0.6 GB.
+        is padded); the backward pass uses vocabulary slices with the same number of logits. At ``V ~ 150k`` and
+        ``B*T = 16k``, 256 or 512 keep the compiled temporary memory of value and gradient under 1/8 of the float32
+        logits (``benchmarks/token_logprobs_memory.py``).
       temperature: logits are divided by it before the softmax (default 1.0), to score samples drawn at that
         temperature. Not differentiated.
     """

@@ -117,4 +117,3 @@ def nsa_weights(r, step_ids, step_correct, beta):
 
 def log_sigmoid(x):
     return -np.logaddexp(0.0, -x)
-
