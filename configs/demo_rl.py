@@ -27,4 +27,5 @@ def get_config(arg=None):
         method.rl.prompts_per_rollout = 8
         method.rl.group_size = 8
         method.batch_size = 64
+        method.eval.every = method.rl.num_rollouts  # held-out evaluation at the start and the end only
     return base.lock(c)

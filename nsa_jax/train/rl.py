@@ -34,7 +34,8 @@ from nsa_jax.train.rl_update import Learner, steps_per_rollout
 # How a problem's text becomes the prompt the policy sees, by `rl.prompt_format`.
 PROMPT_FORMATS: dict[str, Callable[[Any], Callable[[str], str]]] = {
     "plain": lambda tokenizer: format_prompt,
-    "chat": lambda tokenizer: functools.partial(tasks.chat_prompt, tokenizer=tokenizer),
+    "chat": lambda tokenizer: functools.partial(tasks.chat_prompt, tokenizer=tokenizer, style="hash"),  # GSM8K
+    "chat-boxed": lambda tokenizer: functools.partial(tasks.chat_prompt, tokenizer=tokenizer, style="boxed"),  # MATH
 }
 
 

@@ -58,7 +58,7 @@ def rl_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.rl.temperature = 1.0  # sampling temperature of rollouts
     c.rl.top_k = 0  # 0: off
     c.rl.top_p = 1.0  # 1: off
-    c.rl.prompt_format = "plain"  # "plain": prompt + newline, as SFT saw it; "chat": the tokenizer's chat template
+    c.rl.prompt_format = "plain"  # "plain": prompt + newline, as SFT saw it; "chat" / "chat-boxed": chat template
     c.rl.verify_deadline_s = 5.0  # whole-batch deadline of the answer verifier
     c.rl.beta_kl = 0.0  # KL(policy || frozen start policy) coefficient, k3 estimator (GRPO, arXiv 2402.03300)
     c.rl.filter_homogeneous = False  # DAPO dynamic-sampling filter (arXiv 2503.14476); off: LENS uses those groups
@@ -90,7 +90,7 @@ def miniature(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.rl.max_prompt_len = 56  # level-2 prompts have at most 51 characters (+ newline)
     c.rl.max_new_tokens = 64  # level-2 solutions have at most 54 characters (+ EOS)
     c.batch_size = 64  # 2 optimiser steps per rollout
-    c.optimizer.learning_rate = 2e-4
+    c.optimizer.learning_rate = 1e-4
     c.optimizer.warmup_steps = 0
     c.optimizer.weight_decay = 0.0
     c.logprob_chunk_size = 512
@@ -118,7 +118,7 @@ def qwen2_5_1_5b(c: ml_collections.ConfigDict, data: str = "gsm8k") -> ml_collec
     c.data.dir = f"data/{data}"  # holds train.jsonl and test.jsonl in the GSM8K / MATH layout
     c.data.difficulty = 0
     c.data.num_examples = 7473 if data == "gsm8k" else 7500
-    c.rl.prompt_format = "chat"
+    c.rl.prompt_format = "chat" if data == "gsm8k" else "chat-boxed"  # answers as '#### x' or \\boxed{x}
     c.rl.num_rollouts = 200
     c.rl.prompts_per_rollout = 32
     c.rl.group_size = 16
