@@ -12,6 +12,7 @@ Each step keeps only the [B, V] logits of the newest token; nothing leaves the d
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 
@@ -75,7 +76,7 @@ def _repeat_rows(x: jax.Array, n: int, axis: int, program: _Program) -> jax.Arra
     return jax.lax.with_sharding_constraint(x, NamedSharding(program.batch_sharding.mesh, spec))
 
 
-@jax.jit(static_argnames="program")
+@functools.partial(jax.jit, static_argnames="program")
 def _generate_program(
     program: _Program,
     state: nnx.State,
@@ -160,7 +161,7 @@ def _generate_program(
     )
 
 
-@jax.jit(static_argnames=("rows", "length"))
+@functools.partial(jax.jit, static_argnames=("rows", "length"))
 def _trim(out: SampleOutput, rows: int, length: int) -> SampleOutput:
     """Cuts the batch padding and the generation bucket off, in one small compiled program per output shape."""
     out = jax.tree.map(lambda x: x[:rows], out)
