@@ -37,7 +37,7 @@ def _row_chunks(rows: jax.Array, ids: jax.Array, unembed: jax.Array, temperature
 def _column_slice(x: jax.Array, start: jax.Array, width: int) -> jax.Array:
     """``x[:, start:start + width]``. A 16-bit float matrix is sliced as uint16 bits: XLA:CPU computes a bf16
     dynamic-slice in float32 and hoists the conversion of the whole ``[d, V]`` matrix out of the loop, a float32
-    copy as large as the memory this module exists to save."""
+    copy (0.6 GB at d = 1024, V = 151936). The bit view costs at most one 16-bit copy instead."""
     if jnp.issubdtype(x.dtype, jnp.floating) and x.dtype.itemsize == 2:
         bits = jax.lax.bitcast_convert_type(x, jnp.uint16)
         return jax.lax.bitcast_convert_type(jax.lax.dynamic_slice_in_dim(bits, start, width, axis=1), x.dtype)

@@ -15,14 +15,15 @@ SHAPES = [(3, 4, 7), (2, 1, 5), (1, 8, 6), (4, 3, 9)]  # (Q, G, T)
 TOL = {"rtol": 2e-4, "atol": 2e-6}
 
 
-@pytest.mark.parametrize("kind, ddof", [("grpo", 1), ("grpo", 0), ("drgrpo", 1), ("rloo", 1), ("ngrpo", 1)])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_group_advantages(kind, ddof, shape):
+def test_group_advantages(shape):
     q, g, _ = shape
+    kinds = [("grpo", 1), ("grpo", 0), ("drgrpo", 1), ("rloo", 1), ("ngrpo", 1)]
     # Binary verifier rewards, then continuous ones (e.g. PNS's composite reward), as one group-major batch.
-    r = np.concatenate([random_batch(q * g + ddof, q, g, 2, binary=binary)[-1] for binary in (True, False)])
-    got = jit_call(losses.group_advantages, r, g, kind=kind, std_ddof=ddof)
-    np.testing.assert_allclose(got, ref.group_adv(r, g, kind, ddof), **TOL)
+    r = np.concatenate([random_batch(q * g, q, g, 2, binary=binary)[-1] for binary in (True, False)])
+    got = jit_call(lambda x: [losses.group_advantages(x, g, kind=k, std_ddof=d) for k, d in kinds], r)
+    for (kind, ddof), adv in zip(kinds, got):
+        np.testing.assert_allclose(adv, ref.group_adv(r, g, kind, ddof), err_msg=f"{kind} ddof={ddof}", **TOL)
 
 
 def test_outcome_advantages():
@@ -124,16 +125,21 @@ def test_rft_loss():
         np.testing.assert_allclose(grad, -kept / n if n else 0 * kept, **TOL)
 
 
-@pytest.mark.parametrize("dimp_uses_pbar", [True, False])
-def test_lens_rewards(dimp_uses_pbar):
+def test_lens_rewards():
     for q, g, t in SHAPES:
         _, logp_old, _, mask, r = random_batch(11 * q + g, q, g, t)
         logp_old = logp_old / 4  # keeps raw sequence probabilities where D_imp is the larger term
-        rt, d = jit_call(losses.lens_rewards, r, logp_old, mask, g, dimp_uses_pbar=dimp_uses_pbar)
-        exp_rt, exp_d = ref.lens_rewards(r, logp_old, mask, g, dimp_uses_pbar)
-        np.testing.assert_allclose(rt, exp_rt, **TOL)
-        np.testing.assert_allclose(d, exp_d, **TOL)
-        assert np.all(np.asarray(rt) >= -1) and np.all(np.asarray(rt) <= 1)
+        got = jit_call(
+            lambda *a, g=g: [losses.lens_rewards(*a, g, dimp_uses_pbar=flag) for flag in (True, False)],
+            r,
+            logp_old,
+            mask,
+        )
+        for flag, (rt, d) in zip((True, False), got):
+            exp_rt, exp_d = ref.lens_rewards(r, logp_old, mask, g, flag)
+            np.testing.assert_allclose(rt, exp_rt, **TOL)
+            np.testing.assert_allclose(d, exp_d, **TOL)
+            assert np.all(np.asarray(rt) >= -1) and np.all(np.asarray(rt) <= 1)
 
 
 def test_lens_advantages():
