@@ -29,6 +29,17 @@ def param(rngs: nnx.Rngs, shape: tuple[int, ...], axes: tuple[str, ...], cfg: Mo
     return nnx.Param(value.astype(cfg.param_dtype), axes=axes)
 
 
+def dense(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """x [..., d_in] @ kernel [d_in, ...out] -> [..., ...out], as one 2-D matmul.
+
+    Flattening the leading axes matters on CPU: XLA's backward of a 3-D contraction ran about 2x slower than the
+    same 2-D matmul (the tiny model's MLP: 0.24 s -> 0.12 s for B x T = 3072).
+    """
+    lead, out = x.shape[:-1], kernel.shape[1:]
+    y = x.reshape(-1, x.shape[-1]) @ kernel.reshape(kernel.shape[0], -1)
+    return y.reshape(*lead, *out)
+
+
 class RMSNorm(nnx.Module):
     """y = x / sqrt(mean(x^2) + eps) * w, computed in float32 and cast back (as HF does)."""
 
@@ -95,9 +106,9 @@ class Attention(nnx.Module):
     def project_qkv(self, x: jax.Array, positions: jax.Array, inv_freq: jax.Array):
         """x [B, T, d] -> q [B, T, H, Dh], k and v [B, T, KVH, Dh], with RoPE applied to q and k."""
         dt = self.cfg.dtype
-        q = jnp.einsum("btd,dhk->bthk", x, self.q_proj[...].astype(dt))
-        k = jnp.einsum("btd,dhk->bthk", x, self.k_proj[...].astype(dt))
-        v = jnp.einsum("btd,dhk->bthk", x, self.v_proj[...].astype(dt))
+        q = dense(x, self.q_proj[...].astype(dt))
+        k = dense(x, self.k_proj[...].astype(dt))
+        v = dense(x, self.v_proj[...].astype(dt))
         if self.cfg.attention_bias:
             q, k, v = q + self.q_bias[...].astype(dt), k + self.k_bias[...].astype(dt), v + self.v_bias[...].astype(dt)
         if self.cfg.qk_norm:
@@ -112,8 +123,8 @@ class Attention(nnx.Module):
         scores = jnp.einsum("btkgd,bskd->bkgts", qg, k, preferred_element_type=jnp.float32) / math.sqrt(dh)
         scores = jnp.where(allowed[:, None, None, :, :], scores, _MASK_VALUE)
         probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-        out = jnp.einsum("bkgts,bskd->btkgd", probs, v).reshape(b, t, h, dh)
-        return jnp.einsum("bthk,hkd->btd", out, self.o_proj[...].astype(self.cfg.dtype))
+        out = jnp.einsum("bkgts,bskd->btkgd", probs, v).reshape(b, t, h * dh)
+        return dense(out, self.o_proj[...].reshape(h * dh, -1).astype(self.cfg.dtype))
 
 
 class MLP(nnx.Module):
@@ -132,9 +143,9 @@ class MLP(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         dt = self.cfg.dtype
-        gate = x @ self.gate_proj[...].astype(dt)
-        up = x @ self.up_proj[...].astype(dt)
+        gate = dense(x, self.gate_proj[...].astype(dt))
+        up = dense(x, self.up_proj[...].astype(dt))
         if self.cfg.mlp_bias:
             gate, up = gate + self.gate_bias[...].astype(dt), up + self.up_bias[...].astype(dt)
-        out = (jax.nn.silu(gate) * up) @ self.down_proj[...].astype(dt)
+        out = dense(jax.nn.silu(gate) * up, self.down_proj[...].astype(dt))
         return out + self.down_bias[...].astype(dt) if self.cfg.mlp_bias else out
