@@ -19,8 +19,6 @@ def get_config(arg=None):
     c.sft.unlock()
     c.sft.eval.enabled = False
     c.sft.metrics.tensorboard = False
-    c.sft.max_steps = 500  # 200 steps leave level-1 pass@1 near 3%: too weak a start for RL to move
-    c.sft.data.seq_len = 96  # level-1 prompt + solution + EOS is at most 79 characters
     c.methods = ml_collections.ConfigDict({"grpo": grpo_tiny.get_config(), "lens": lens_tiny.get_config()})
     for method in c.methods.values():  # the same rollout budget for every method
         method.rl.num_rollouts = 20
