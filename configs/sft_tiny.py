@@ -1,6 +1,6 @@
 """SFT of the built-in tiny model on the easiest arithmetic level (CPU, minutes): the start of every RL miniature.
 
-The recipe of `configs/demo.py` (batch 32, learning rate 3e-3, 600 steps; measured level-1 greedy pass@1 0.41).
+The SFT stage of `configs/demo.py` (batch 32, learning rate 3e-3, 600 steps; measured level-1 greedy pass@1 0.41).
 At batch 16 the tiny model stalls near 0.25 nats/token for 1000 steps (greedy pass@1 0.03); the previous recipe
 here (learning rate 1e-3, 300-500 steps) gave RL a start at sampled pass@1 0.14, too weak for RL to move.
 

@@ -1,4 +1,4 @@
-"""The miniature comparison (`config.trainer = "rl_demo"`, `configs/demo_rl.py`): SFT the built-in tiny model, then
+"""The miniature comparison (`config.trainer = "rl_demo"`, `configs/demo.py`): SFT the built-in tiny model, then
 run each RL method from that same start with the same rollout budget, and print and save a small table.
 
 The sub-runs are ordinary configs (`config.sft`, `config.methods.<name>`) so any knob can be changed from the
