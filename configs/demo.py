@@ -10,7 +10,7 @@ SFT alone with its held-out table: python -m nsa_jax.main --config=configs/sft_t
 
 import ml_collections
 
-from configs import base, grpo_tiny, lens_tiny, sft_tiny
+from configs import base, rl_tiny, sft_tiny
 
 
 def get_config(arg=None):
@@ -21,7 +21,7 @@ def get_config(arg=None):
     c.sft.unlock()
     c.sft.eval.enabled = False
     c.sft.metrics.tensorboard = False
-    c.methods = ml_collections.ConfigDict({"grpo": grpo_tiny.get_config(), "lens": lens_tiny.get_config()})
+    c.methods = ml_collections.ConfigDict({name: rl_tiny.get_config(name) for name in ("grpo", "lens")})
     for method in c.methods.values():  # the same rollout budget for every method
         method.rl.num_rollouts = 20
         method.rl.prompts_per_rollout = 8

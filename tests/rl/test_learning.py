@@ -28,7 +28,7 @@ def test_grpo_raises_heldout_accuracy_over_its_sft_start(tmp_path):
     start.metrics.tensorboard = False
     sft.train(start)
 
-    c = importlib.import_module("configs.grpo_tiny").get_config()
+    c = importlib.import_module("configs.rl_tiny").get_config("grpo")
     c.workdir = str(tmp_path / "grpo")
     c.model.path = str(tmp_path / "sft" / "export")
     c.rl.train_difficulties = (1,)

@@ -26,7 +26,7 @@ def start_dir(tmp_path_factory) -> str:
 
 def shrunk(method: str, start: str, workdir: str):
     """The method's tiny config at test size: 1 rollout of 2 prompts x 4 responses, 2 PPO epochs, 2 micro-batches."""
-    c = importlib.import_module(f"configs.{method}_tiny").get_config()
+    c = importlib.import_module("configs.rl_tiny").get_config(method)
     c.workdir = workdir
     c.model.path = start
     c.rl.num_rollouts = 1
