@@ -20,6 +20,9 @@ def get_config(arg=None):
     c.model.seed = 0  # initialisation seed of the built-in model
     c.model.dtype = "float32"  # compute dtype: "float32" or "bfloat16" (softmax and norms always run in float32)
     c.model.param_dtype = "float32"  # storage dtype of the weights (and so of the optimiser's moments)
+    c.model.remat = "none"  # per-layer activation rematerialisation (jax.checkpoint) in the gradient: "none",
+    # "dots" (keep the weight matmuls' outputs, recompute the rest) or "full" (keep each layer's input only, ~1/3 more
+    # compute); real-scale runs (billions of parameters, 1-2k tokens) need "full" or "dots" to fit
 
     c.mesh = ml_collections.ConfigDict()  # device mesh axes; -1 takes the devices the others leave
     c.mesh.data = 1  # pure data parallelism (parameters replicated across it)

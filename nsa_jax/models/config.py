@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 
 # What distinguishes the families inside one decoder: Qwen2 has q/k/v biases, Qwen3 normalises q and k per head.
@@ -14,6 +15,15 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "qwen3": {"attention_bias": False, "qk_norm": True},
 }
 SUPPORTED_MODEL_TYPES = tuple(FAMILY_DEFAULTS)
+
+# Activation rematerialisation (`ModelConfig.remat`): what each decoder layer keeps from the forward pass for the
+# backward pass; everything else is recomputed there. None = no jax.checkpoint at all.
+REMAT_POLICIES: dict[str, Any] = {
+    "none": None,  # keep every activation (fastest, most memory)
+    "full": jax.checkpoint_policies.nothing_saveable,  # keep only each layer's input; recompute the whole layer
+    # keep the weight matmuls' outputs (q/k/v, o, MLP projections); recompute norms, RoPE, softmax, attention scores
+    "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
 
 
 class UnsupportedModelError(ValueError):
@@ -27,7 +37,8 @@ class ModelConfig:
     Field names follow Hugging Face's `config.json` so a reader can match them one to one.
     `rope_scaling` is None (plain RoPE) or a dict with `rope_type` in {"llama3", "linear", "default"} and that
     type's parameters. `dtype` is the compute dtype, `param_dtype` the storage dtype of the weights; softmax and
-    RMSNorm always run in float32.
+    RMSNorm always run in float32. `remat` (a key of REMAT_POLICIES) trades recomputation for activation memory in
+    the gradient of the cache-free forward; like the dtypes it is a compute choice, not part of `config.json`.
     """
 
     model_type: str = "llama"
@@ -52,12 +63,15 @@ class ModelConfig:
     initializer_range: float = 0.02
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
+    remat: str = "none"
 
     def __post_init__(self):
         if self.model_type not in FAMILY_DEFAULTS:
             raise UnsupportedModelError(
                 f"model_type {self.model_type!r} is not supported; nsa_jax implements {', '.join(SUPPORTED_MODEL_TYPES)}"
             )
+        if self.remat not in REMAT_POLICIES:
+            raise ValueError(f"remat={self.remat!r} is not one of {', '.join(REMAT_POLICIES)}")
         if self.num_attention_heads % self.num_key_value_heads:
             raise ValueError(
                 f"num_attention_heads={self.num_attention_heads} is not a multiple of "

@@ -3,7 +3,8 @@
 Positions are explicit: a padded batch passes `attention_mask` and each row's positions are `cumsum(mask) - 1`,
 so left- and right-padded rows see the same RoPE angles as unpadded ones. Decoding writes into a static-size
 `KVCache`; every row writes the same slot at each step (prompts are left-padded to one length), and `valid`
-remembers which slots hold real tokens.
+remembers which slots hold real tokens. `ModelConfig.remat` wraps each layer of the cache-free forward (the one
+training differentiates) in `nnx.remat`; decoding is never differentiated and runs the layers as they are.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from nsa_jax.models.config import ModelConfig
+from nsa_jax.models.config import REMAT_POLICIES, ModelConfig
 from nsa_jax.models.layers import MLP, Attention, RMSNorm, param, rope_inv_freq
 
 
@@ -58,6 +59,11 @@ class DecoderLayer(nnx.Module):
         x = x + self.self_attn.attend(q, k, v, allowed)
         x = x + self.mlp(self.post_attention_layernorm(x))
         return x, kv
+
+
+def _block(layer: DecoderLayer, x, positions, inv_freq, allowed) -> jax.Array:
+    """One cache-free layer as a function of the module, the unit `nnx.remat` recomputes in the backward pass."""
+    return layer(x, positions, inv_freq, allowed)[0]
 
 
 class Transformer(nnx.Module):
@@ -126,8 +132,9 @@ class Transformer(nnx.Module):
         if cache is None:
             causal = jnp.tril(jnp.ones((t, t), bool))
             allowed = causal[None] & key_ok[:, None, :]  # [B, T, T]
+            block = _block if cfg.remat == "none" else nnx.remat(_block, policy=REMAT_POLICIES[cfg.remat])
             for layer in self.layers:
-                x, _ = layer(x, positions, inv_freq, allowed)
+                x = block(layer, x, positions, inv_freq, allowed)
             return self.norm(x), None
 
         index = cache.index

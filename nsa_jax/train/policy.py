@@ -40,14 +40,18 @@ def model_dir(config: ml_collections.ConfigDict) -> str:
 
 
 def load_policy(config: ml_collections.ConfigDict, mesh: Mesh, path: str) -> nnx.Module:
-    """The model at `path` with each parameter placed directly in its sharding (logical axes -> mesh table)."""
+    """The model at `path` with each parameter placed directly in its sharding (logical axes -> mesh table), and
+    `model.remat` as its activation rematerialisation."""
 
     def sharding(_, var: nnx.Variable) -> NamedSharding:
         axes = var.get_metadata().get("axes") or (None,) * len(var.shape)
         return NamedSharding(mesh, parallel.logical_to_spec(axes, var.shape, mesh))
 
     dtype = _dtype(config.model.dtype)
-    return models.from_pretrained(path, dtype=dtype, param_dtype=_dtype(config.model.param_dtype), shardings=sharding)
+    model = models.from_pretrained(path, dtype=dtype, param_dtype=_dtype(config.model.param_dtype), shardings=sharding)
+    # Like the dtypes, remat is a compute choice that the checkpoint's config.json does not hold.
+    model.config = model.config.replace(remat=config.model.remat)
+    return model
 
 
 def set_params(model: nnx.Module, params: dict) -> None:
