@@ -25,8 +25,8 @@ from nsa_jax.train.state import TrainState
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
-# loss_fn(model, micro_batch, rng) -> (LossTerm, metrics); metric values are LossTerms (summed over micro-batches,
-# then divided: exact) or scalars (averaged over micro-batches).
+# loss_fn(model, micro_batch, rng) -> (LossTerm, metrics); metric values are LossTerms or scalars, combined over
+# micro-batches by their name (see `_reduce_metrics`: *_max, *_min, token counts, token-weighted means).
 LossFn = Callable[[nnx.Module, Batch, jax.Array], tuple[LossTerm, dict[str, Any]]]
 
 
@@ -47,13 +47,41 @@ def split_micro_batches(batch: Batch, micro_batches: int) -> Batch:
 
 
 def _reduce_metrics(stacked: dict[str, Any]) -> Metrics:
-    """Per-micro-batch metrics [M] -> scalars: LossTerms are summed then divided, plain values averaged."""
+    """Per-micro-batch metrics [M] -> the value over the whole batch, by the metric's kind:
+
+    - a LossTerm: totals and denominators summed, then divided (exact);
+    - a name ending in `_max` / `_min`: max / min over the micro-batches that hold tokens (exact);
+    - a token count (`tokens` or a name ending in `_tokens`): summed;
+    - anything else is a per-token mean: weighted by the micro-batch's `tokens` count when the loss reports one
+      (exact for means; a micro-batch with no tokens, e.g. all its groups filtered out, counts for nothing),
+      otherwise a plain mean; a `<x>_std` next to its `<x>_mean` is pooled (exact for population stds).
+    """
+    weights = None
+    if "tokens" in stacked and not isinstance(stacked["tokens"], LossTerm):
+        weights = jnp.asarray(stacked["tokens"], jnp.float32)  # [M]
+    holds = weights > 0 if weights is not None else None
     out = {}
     for name, value in stacked.items():
         if isinstance(value, LossTerm):
             out[name] = LossTerm(jnp.sum(value.total), jnp.sum(value.denom)).value
+            continue
+        value = jnp.asarray(value, jnp.float32)
+        if name.endswith(("_max", "_min")):
+            pick, fill = (jnp.max, -jnp.inf) if name.endswith("_max") else (jnp.min, jnp.inf)
+            picked = pick(value if holds is None else jnp.where(holds, value, fill))
+            out[name] = jnp.where(jnp.isfinite(picked), picked, 0.0)  # 0 when no micro-batch holds tokens
+        elif name == "tokens" or name.endswith("_tokens"):
+            out[name] = jnp.sum(value)
+        elif weights is not None and name.endswith("_std") and name[:-4] + "_mean" in stacked:
+            # Pooled (population) std from each micro-batch's mean, std and token count: exact.
+            mean = jnp.asarray(stacked[name[:-4] + "_mean"], jnp.float32)
+            second = LossTerm(jnp.sum((value**2 + mean**2) * weights), jnp.sum(weights)).value
+            first = LossTerm(jnp.sum(mean * weights), jnp.sum(weights)).value
+            out[name] = jnp.sqrt(jnp.maximum(second - first**2, 0.0))
+        elif weights is not None:
+            out[name] = LossTerm(jnp.sum(value * weights), jnp.sum(weights)).value
         else:
-            out[name] = jnp.mean(jnp.asarray(value, jnp.float32))
+            out[name] = jnp.mean(value)
     return out
 
 

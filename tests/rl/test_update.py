@@ -68,3 +68,28 @@ def _change(loss: str, **knobs) -> float:
 def test_lens_learns_from_all_wrong_groups_and_grpo_does_not():
     assert _change("grpo") == 0.0
     assert _change("lens", alpha=0.25) > 1e-6
+
+
+def test_micro_batched_update_reports_the_full_batch_metrics():
+    """Per-token statistics are combined exactly over micro-batches, also when a micro-batch's groups are all
+    filtered out (it holds no tokens and must count for nothing)."""
+    rewards = [0, 0, 1, 0, 1, 1, 0, 1]  # groups of 2: all wrong, mixed, all right, mixed
+    rollout = synthetic_rollout(rewards, group_size=2, seed=4)
+    reports = []
+    for micro_rows in (0, 4):
+        config = rl_config("grpo", rows=8, micro_rows=micro_rows, group_size=2)
+        config.unlock()
+        config.rl.filter_homogeneous = True
+        learner = Learner(config, models.init_model(TINY, seed=0), single_device_mesh(), total_steps=1)
+        reports.append(learner.update(rollout, seed=0))
+    full, micro = reports
+    kept = rollout.loss_mask.reshape(4, 2, -1)[[1, 3]]  # the mixed groups' tokens
+    assert full["tokens"] == micro["tokens"] == kept.sum()
+    assert micro["ratio_min"] == pytest.approx(1.0, abs=1e-5) and micro["ratio_max"] == pytest.approx(1.0, abs=1e-5)
+    # numpy reference of the token statistics of the GRPO advantages on the kept tokens (population std)
+    adv = np.asarray(_grpo_advantages(rewards, 2)).reshape(4, 2)[[1, 3]]
+    adv_tok = np.repeat(adv[..., None], kept.shape[-1], axis=-1)[kept > 0]
+    for name in ("ratio_mean", "clip_frac_low", "clip_frac_high", "kl_mean", "adv_mean", "adv_std"):
+        assert micro[name] == pytest.approx(full[name], abs=1e-5), name
+    assert micro["adv_mean"] == pytest.approx(adv_tok.mean(), abs=1e-5)
+    assert micro["adv_std"] == pytest.approx(adv_tok.std(), abs=1e-5)
