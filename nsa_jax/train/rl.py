@@ -123,7 +123,17 @@ class RLRun:
 
 
 def _data_state(config: ml_collections.ConfigDict, index: int) -> dict[str, Any]:
-    return {"rollout": index, "seed": config.data.seed, "task": config.data.task, "pool": config.data.num_examples}
+    """What decides the prompts of every rollout: a resume with different values would replay other prompts."""
+    rl = config.rl
+    return {
+        "rollout": index,
+        "seed": config.data.seed,
+        "task": config.data.task,
+        "pool": config.data.num_examples,
+        "levels": list(rl.train_difficulties or (config.data.difficulty,)),
+        "prompts": rl.prompts_per_rollout,
+        "group_size": rl.group_size,
+    }
 
 
 def _restore(job: RLRun, checkpoints: Checkpointer) -> int:
@@ -155,8 +165,12 @@ def train_and_report(config: ml_collections.ConfigDict) -> tuple[nnx.Module, dic
     checkpoints = Checkpointer(
         run_dir(config, "checkpoint"), every=config.checkpoint.every, keep=config.checkpoint.keep
     )
+    try:
+        start = _restore(job, checkpoints)  # before the metrics file opens: a refused resume leaves it untouched
+    except BaseException:
+        checkpoints.close()
+        raise
     writer = MetricsWriter(run_dir(config, "metrics"), tensorboard=config.metrics.tensorboard)
-    start = _restore(job, checkpoints)
     bar = tqdm(total=rl.num_rollouts, initial=start, desc=rl.loss, disable=not parallel.is_main_process())
     evaluation: dict[str, float] = {}
     initial: dict[str, float] = {}

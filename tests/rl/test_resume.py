@@ -110,7 +110,10 @@ def test_rollout_resumed_from_checkpoint_equals_the_straight_run(start_dir, tmp_
         assert records[-1][key] == second[key], key
 
     # A restart whose data settings differ from the checkpoint's is refused, not silently mixed.
-    changed = _config(start_dir, resumed_dir)
-    changed.data.seed += 1
-    with pytest.raises(ValueError, match="checkpoint 2 was written for data"):
-        train.get_trainer("rl")(changed)
+    for setting, value in (("data.seed", 1), ("rl.train_difficulties", (2,))):
+        changed = _config(start_dir, resumed_dir)
+        section, knob = setting.split(".")
+        changed[section][knob] = value
+        with pytest.raises(ValueError, match="checkpoint 2 was written for data"):
+            train.get_trainer("rl")(changed)
+    assert [r["step"] for r in _records(resumed_dir)] == [1, 2]  # the refused restarts wrote nothing
