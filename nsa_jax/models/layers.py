@@ -2,6 +2,11 @@
 
 Every parameter is an `nnx.Param` whose metadata `axes` names its logical axes ("vocab", "embed", "heads",
 "kv_heads", "head_dim", "mlp", "layers"); `nsa_jax.parallel` maps those names to mesh axes with one table.
+
+On a mesh with Auto axes (or none) XLA propagates shardings and the layers need no annotations. On a mesh with
+Explicit axes every array's sharding is part of its type, so the layers say what each op produces: a parameter is
+used `gathered` over the mesh axes that shard the activations' batch (FSDP's all-gather), and the embedding lookup
+names its output sharding. Both are no-ops without Explicit axes.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import math
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jax.sharding import AxisType, PartitionSpec
 
 from nsa_jax.models.config import ModelConfig
 
@@ -29,6 +35,42 @@ def param(rngs: nnx.Rngs, shape: tuple[int, ...], axes: tuple[str, ...], cfg: Mo
     return nnx.Param(value.astype(cfg.param_dtype), axes=axes)
 
 
+def explicit_spec(x: jax.Array) -> PartitionSpec | None:
+    """x's PartitionSpec when its sharding is part of its type (a mesh with Explicit axes), else None."""
+    sharding = jax.typeof(x).sharding
+    if AxisType.Explicit not in sharding.mesh.axis_types:
+        return None
+    return sharding.spec
+
+
+def gathered(w: jax.Array, x: jax.Array) -> jax.Array:
+    """w laid out for use with activations x [B, ...]: on an Explicit mesh, without the mesh axes that shard x's batch
+    dimension (a weight split over the data-parallel "fsdp" axis is all-gathered there, as FSDP does); otherwise w.
+    """
+    spec = explicit_spec(x)
+    if spec is None:
+        return w
+    batch = set(_mesh_axes(spec[0]))
+    w_spec = jax.typeof(w).sharding.spec
+    kept = [tuple(a for a in _mesh_axes(entry) if a not in batch) for entry in w_spec]
+    kept = PartitionSpec(*[axes[0] if len(axes) == 1 else (axes or None) for axes in kept])
+    return w if kept == w_spec else jax.sharding.reshard(w, kept)
+
+
+def _mesh_axes(entry: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    """One PartitionSpec entry as a tuple of mesh axis names."""
+    if entry is None:
+        return ()
+    return (entry,) if isinstance(entry, str) else tuple(entry)
+
+
+def embed(table: jax.Array, ids: jax.Array) -> jax.Array:
+    """Rows of table [V, d] at ids [B, T] -> [B, T, d], sharded like ids (and d replicated) on an Explicit mesh."""
+    spec = explicit_spec(ids)
+    out_sharding = None if spec is None else PartitionSpec(*spec, None)
+    return gathered(table, ids).at[ids].get(mode="fill", out_sharding=out_sharding)
+
+
 def dense(x: jax.Array, kernel: jax.Array) -> jax.Array:
     """x [..., d_in] @ kernel [d_in, ...out] -> [..., ...out], as one 2-D matmul.
 
@@ -36,8 +78,15 @@ def dense(x: jax.Array, kernel: jax.Array) -> jax.Array:
     same 2-D matmul (the tiny model's MLP: 0.24 s -> 0.12 s for B x T = 3072).
     """
     lead, out = x.shape[:-1], kernel.shape[1:]
-    y = x.reshape(-1, x.shape[-1]) @ kernel.reshape(kernel.shape[0], -1)
-    return y.reshape(*lead, *out)
+    kernel = gathered(kernel, x)
+    x2, k2 = x.reshape(-1, x.shape[-1]), kernel.reshape(kernel.shape[0], -1)
+    spec = explicit_spec(x)
+    if spec is None:
+        return (x2 @ k2).reshape(*lead, *out)
+    # Explicit mesh: rows keep x's sharding and columns the kernel's; a contraction split on both sides (the
+    # row-parallel o_proj and down_proj) is summed over its mesh axis.
+    y = jnp.matmul(x2, k2, out_sharding=PartitionSpec(explicit_spec(x2)[0], explicit_spec(k2)[1]))
+    return y.reshape(*lead, *out, out_sharding=PartitionSpec(*spec[:-1], *explicit_spec(kernel)[1:]))
 
 
 class RMSNorm(nnx.Module):
@@ -50,7 +99,7 @@ class RMSNorm(nnx.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         x32 = x.astype(jnp.float32)
         x32 = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
-        return self.weight[...].astype(x.dtype) * x32.astype(x.dtype)
+        return gathered(self.weight[...], x).astype(x.dtype) * x32.astype(x.dtype)
 
 
 def rope_inv_freq(cfg: ModelConfig) -> jax.Array:
@@ -110,7 +159,9 @@ class Attention(nnx.Module):
         k = dense(x, self.k_proj[...].astype(dt))
         v = dense(x, self.v_proj[...].astype(dt))
         if self.cfg.attention_bias:
-            q, k, v = q + self.q_bias[...].astype(dt), k + self.k_bias[...].astype(dt), v + self.v_bias[...].astype(dt)
+            q, k, v = (
+                y + gathered(b[...], x).astype(dt) for y, b in ((q, self.q_bias), (k, self.k_bias), (v, self.v_bias))
+            )
         if self.cfg.qk_norm:
             q, k = self.q_norm(q), self.k_norm(k)
         return apply_rope(q, positions, inv_freq), apply_rope(k, positions, inv_freq), v
@@ -119,7 +170,11 @@ class Attention(nnx.Module):
         """q [B, T, H, Dh] over keys k, v [B, S, KVH, Dh] where allowed [B, T, S]; returns [B, T, d]."""
         b, t, h, dh = q.shape
         kvh = k.shape[2]
-        qg = q.reshape(b, t, kvh, h // kvh, dh)
+        spec, k_spec = explicit_spec(q), explicit_spec(k)
+        # Explicit mesh: the query groups follow the KV heads' sharding (replicated when the KV heads are too few to
+        # split over the tensor axis).
+        grouped = None if spec is None else PartitionSpec(*spec[:2], k_spec[2], None, None)
+        qg = q.reshape(b, t, kvh, h // kvh, dh, out_sharding=grouped)
         scores = jnp.einsum("btkgd,bskd->bkgts", qg, k, preferred_element_type=jnp.float32) / math.sqrt(dh)
         scores = jnp.where(allowed[:, None, None, :, :], scores, _MASK_VALUE)
         probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
@@ -146,6 +201,9 @@ class MLP(nnx.Module):
         gate = dense(x, self.gate_proj[...].astype(dt))
         up = dense(x, self.up_proj[...].astype(dt))
         if self.cfg.mlp_bias:
-            gate, up = gate + self.gate_bias[...].astype(dt), up + self.up_bias[...].astype(dt)
+            gate, up = (
+                gate + gathered(self.gate_bias[...], x).astype(dt),
+                up + gathered(self.up_bias[...], x).astype(dt),
+            )
         out = dense(jax.nn.silu(gate) * up, self.down_proj[...].astype(dt))
-        return out + self.down_bias[...].astype(dt) if self.cfg.mlp_bias else out
+        return out + gathered(self.down_bias[...], x).astype(dt) if self.cfg.mlp_bias else out

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from nsa_jax.models.config import REMAT_POLICIES, ModelConfig
-from nsa_jax.models.layers import MLP, Attention, RMSNorm, param, rope_inv_freq
+from nsa_jax.models.layers import MLP, Attention, RMSNorm, embed, gathered, param, rope_inv_freq
 
 
 @jax.tree_util.register_dataclass
@@ -97,7 +97,7 @@ class Transformer(nnx.Module):
 
     def logits(self, hidden: jax.Array) -> jax.Array:
         """hidden [..., d] -> logits [..., V] in float32 (accumulated in float32 from the compute dtype)."""
-        w = self.unembedding().astype(self.config.dtype)
+        w = gathered(self.unembedding(), hidden).astype(self.config.dtype)
         return jnp.einsum("...d,dv->...v", hidden, w, preferred_element_type=jnp.float32)
 
     def init_cache(self, batch_size: int, max_len: int, dtype=None) -> KVCache:
@@ -125,7 +125,7 @@ class Transformer(nnx.Module):
         valid slot s <= index + t. Returns (final hidden [B, T, d], updated cache or None).
         """
         cfg = self.config
-        x = jnp.take(self.embed_tokens[...], input_ids, axis=0).astype(cfg.dtype)
+        x = embed(self.embed_tokens[...], input_ids).astype(cfg.dtype)
         inv_freq = rope_inv_freq(cfg)
         t = input_ids.shape[1]
         key_ok = attention_mask.astype(bool)
