@@ -13,13 +13,15 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 
 from nsa_jax import models, parallel
+from nsa_jax.models.tiny import VARIANTS as TINY_VARIANTS
 from nsa_jax.train.state import split_model
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
 def model_dir(config: ml_collections.ConfigDict) -> str:
-    """The HF directory the policy loads from: `model.path`, or the built-in tiny model written under the workdir.
+    """The HF directory the policy loads from: `model.path`, or the built-in tiny model `model.builtin` ("tiny",
+    "tiny-wide") written to `<workdir>/<builtin>_model`.
 
     Raises FileNotFoundError (before anything is written) when `model.path` does not hold a `config.json`.
     """
@@ -28,13 +30,16 @@ def model_dir(config: ml_collections.ConfigDict) -> str:
         if not os.path.isfile(os.path.join(cfg.path, "config.json")):
             raise FileNotFoundError(f"model.path={cfg.path!r} is not a Hugging Face model directory (no config.json)")
         return cfg.path
-    if cfg.builtin != "tiny":
-        raise ValueError(f"model.builtin={cfg.builtin!r} is unknown; set model.path or use model.builtin='tiny'")
-    dest = os.path.join(config.workdir, "tiny_model")
+    if cfg.builtin not in TINY_VARIANTS:
+        raise ValueError(
+            f"model.builtin={cfg.builtin!r} is unknown; set model.path or use model.builtin in {list(TINY_VARIANTS)}"
+        )
+    # One directory per variant, so switching model.builtin in a workdir never reuses another variant's weights.
+    dest = os.path.join(config.workdir, f"{cfg.builtin}_model")
     if not os.path.isfile(os.path.join(dest, "config.json")):
         # Every process builds the same directory from the same seed; only process 0 writes it to shared storage.
         if parallel.is_main_process():
-            models.tiny_model_dir(dest, seed=cfg.seed)
+            models.tiny_model_dir(dest, seed=cfg.seed, variant=cfg.builtin)
         multihost_utils.sync_global_devices("tiny_model_dir")
     return dest
 
