@@ -16,7 +16,8 @@ def get_config(arg=None):
 
     c.model = ml_collections.ConfigDict()
     c.model.path = ""  # local Hugging Face directory (config.json + *.safetensors + tokenizer); "" = model.builtin
-    c.model.builtin = "tiny"  # built-in model written to <workdir>/tiny_model when model.path is "": "tiny"
+    c.model.builtin = "tiny"  # built-in model written to <workdir>/<builtin>_model when model.path is "": "tiny" or
+    # "tiny-wide" (nsa_jax.models.tiny.VARIANTS)
     c.model.seed = 0  # initialisation seed of the built-in model
     c.model.dtype = "float32"  # compute dtype: "float32" or "bfloat16" (softmax and norms always run in float32)
     c.model.param_dtype = "float32"  # storage dtype of the weights (and so of the optimiser's moments)

@@ -27,6 +27,7 @@ def get_config(arg="0.5b"):
     c.model.path = "/path/to/Qwen2.5-" + arg.upper()  # a local HF directory; set it on the command line
     c.model.dtype = "bfloat16"
     c.model.param_dtype = "float32"
+    c.model.remat = "full"  # 2048-token rows: keep each layer's input only (the micro-batch sizes assume it)
     c.data.path = "/path/to/train.jsonl"  # {"prompt": ..., "response": ...} per line
     c.data.seq_len = 2048
     c.batch_size = 256
