@@ -14,9 +14,10 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jax.sharding import PartitionSpec as P
 
 from nsa_jax.models.config import REMAT_POLICIES, ModelConfig
-from nsa_jax.models.layers import MLP, Attention, RMSNorm, embed, gathered, param, rope_inv_freq
+from nsa_jax.models.layers import MLP, Attention, RMSNorm, embed, explicit_spec, gathered, param, rope_inv_freq
 
 
 @jax.tree_util.register_dataclass
@@ -100,14 +101,25 @@ class Transformer(nnx.Module):
         w = gathered(self.unembedding(), hidden).astype(self.config.dtype)
         return jnp.einsum("...d,dv->...v", hidden, w, preferred_element_type=jnp.float32)
 
-    def init_cache(self, batch_size: int, max_len: int, dtype=None) -> KVCache:
+    def init_cache(self, batch_size: int, max_len: int, dtype=None, *, like: jax.Array | None = None) -> KVCache:
+        """An empty cache of `max_len` slots for `batch_size` rows, in `dtype` (default the compute dtype).
+
+        like: the [B, T] token ids the cache is for. On a mesh with Explicit axes, where every cache write must match
+        the buffers' sharding, the buffers are split like like's batch and, over the KV heads, like the k/v
+        projections' outputs. Otherwise (and without it) they are created unsharded, as XLA propagates shardings.
+        """
         cfg = self.config
         shape = (cfg.num_hidden_layers, batch_size, max_len, cfg.num_key_value_heads, cfg.head_dim)
         dtype = dtype or cfg.dtype
+        spec = None if like is None else explicit_spec(like)
+        kv_spec = valid_spec = None
+        if spec is not None:
+            kv_heads = explicit_spec(gathered(self.layers[0].self_attn.k_proj[...], like))[1]
+            kv_spec, valid_spec = P(None, spec[0], None, kv_heads, None), P(spec[0], None)
         return KVCache(
-            k=jnp.zeros(shape, dtype),
-            v=jnp.zeros(shape, dtype),
-            valid=jnp.zeros((batch_size, max_len), bool),
+            k=jnp.zeros(shape, dtype, out_sharding=kv_spec),
+            v=jnp.zeros(shape, dtype, out_sharding=kv_spec),
+            valid=jnp.zeros((batch_size, max_len), bool, out_sharding=valid_spec),
             index=jnp.zeros((), jnp.int32),
         )
 

@@ -11,6 +11,7 @@ Each step keeps only the [B, V] logits of the newest token; nothing leaves the d
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -20,10 +21,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.sharding import Mesh, NamedSharding
+from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from nsa_jax.models import KVCache, Transformer, positions_from_mask
+from nsa_jax.models.layers import explicit_spec
 from nsa_jax.parallel import BATCH_AXES
 from nsa_jax.sampling.buckets import Buckets, left_pad
 from nsa_jax.sampling.filters import SamplingParams, sample_tokens
@@ -69,6 +71,9 @@ class _Program:
 
 def _repeat_rows(x: jax.Array, n: int, axis: int, program: _Program) -> jax.Array:
     """Each row n times in a row (group-major), re-sharded over the batch axes when under a mesh."""
+    spec = explicit_spec(x)
+    if spec is not None:  # Explicit mesh: x is split over the batch axes already, and its copies are split alike
+        return jnp.repeat(x, n, axis=axis, out_sharding=spec) if n > 1 else x
     x = jnp.repeat(x, n, axis=axis) if n > 1 else x
     if program.batch_sharding is None:
         return x
@@ -91,9 +96,13 @@ def _generate_program(
     model: Transformer = nnx.merge(program.graphdef, state)
     batch, prompt_len = ids.shape
     rows, gen_len = batch * program.n, program.gen_len
+    # On a mesh with Explicit axes every per-row array is created split over the batch axes, like ids, since an
+    # update must match the sharding of the buffer it writes into (and a loop carry keeps its type). None elsewhere.
+    spec = explicit_spec(ids)
+    row_spec = None if spec is None else P(spec[0])
 
     # Prefill each prompt once, then copy its cache and last logits to its n samples.
-    cache = model.init_cache(batch, prompt_len + gen_len)
+    cache = model.init_cache(batch, prompt_len + gen_len, like=ids)
     hidden, cache = model.forward(ids, positions_from_mask(mask), mask, cache)
     logits = _repeat_rows(model.logits(hidden[:, -1]), program.n, 0, program)  # [B*n, V]
     cache = KVCache(
@@ -104,12 +113,14 @@ def _generate_program(
     )
     next_position = _repeat_rows(jnp.sum(mask, axis=1), program.n, 0, program)  # [B*n] position of response token 0
     # One key per row, derived from the row index: a row's samples do not depend on the batch around it.
-    row_keys = jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(rows))  # [B*n]
+    row_keys = jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(rows, out_sharding=row_spec))  # [B*n]
 
     def emit(carry: dict, logits: jax.Array) -> dict:
         """Samples response token `step` from logits [B*n, V] and writes it into the buffers."""
         step = carry["step"]
         keys = jax.vmap(jax.random.fold_in, (0, None))(row_keys, step)
+        if row_spec is not None:  # Explicit mesh: each device samples its rows over the whole vocabulary
+            logits = jax.sharding.reshard(logits, row_spec)
         token, logprob, policy_logprob = sample_tokens(
             keys, logits, params, greedy=program.greedy, truncate=program.truncate
         )
@@ -131,11 +142,11 @@ def _generate_program(
     carry = {
         "step": jnp.zeros((), jnp.int32),
         "cache": cache,
-        "done": jnp.zeros((rows,), bool),  # the row has emitted a stop token
-        "tokens": jnp.full((rows, gen_len), pad_id, jnp.int32),
-        "mask": jnp.zeros((rows, gen_len), jnp.int32),
-        "logprobs": jnp.zeros((rows, gen_len), jnp.float32),
-        "policy_logprobs": jnp.zeros((rows, gen_len), jnp.float32),
+        "done": jnp.zeros((rows,), bool, out_sharding=row_spec),  # the row has emitted a stop token
+        "tokens": jnp.full((rows, gen_len), pad_id, jnp.int32, out_sharding=row_spec),
+        "mask": jnp.zeros((rows, gen_len), jnp.int32, out_sharding=row_spec),
+        "logprobs": jnp.zeros((rows, gen_len), jnp.float32, out_sharding=row_spec),
+        "policy_logprobs": jnp.zeros((rows, gen_len), jnp.float32, out_sharding=row_spec),
     }
     carry = emit(carry, logits)
 
@@ -164,7 +175,13 @@ def _generate_program(
 @functools.partial(jax.jit, static_argnames=("rows", "length"))
 def _trim(out: SampleOutput, rows: int, length: int) -> SampleOutput:
     """Cuts the batch padding and the generation bucket off, in one small compiled program per output shape."""
-    out = jax.tree.map(lambda x: x[:rows], out)
+
+    def cut_rows(x: jax.Array) -> jax.Array:
+        if explicit_spec(x) is not None:  # Explicit mesh: the kept rows need not split evenly, so gather them first
+            x = jax.sharding.reshard(x, NamedSharding(jax.typeof(x).sharding.mesh, P()))
+        return x[:rows]
+
+    out = jax.tree.map(cut_rows, out)
     response = ("tokens", "mask", "logprobs", "policy_logprobs")
     return dataclasses.replace(out, **{name: getattr(out, name)[:, :length] for name in response})
 
@@ -220,6 +237,7 @@ def generate(
     mesh, batch_axes: split the batch over these mesh axes (default: the ambient mesh of `jax.set_mesh`, and
         its "data"/"fsdp" axes). The batch is padded to a multiple of their size and cut back afterwards.
         Parameters are used where they are: put them on the mesh first (e.g. `parallel.shard_model`).
+        The mesh's axes may be Auto or Explicit (jax.make_mesh's default; the KV cache is then split like the batch).
     Raises ValueError on a prompt longer than `buckets.max_prompt_len` (default the model's
     `max_position_embeddings`), an empty prompt, or out-of-range sampling settings.
     """
@@ -253,17 +271,20 @@ def generate(
     graphdef, state = nnx.split(model)
     program = _Program(graphdef, buckets.round_up(max_new_tokens), n, greedy, truncate, batch_sharding)
     device_ids, device_mask = (ids, mask) if batch_sharding is None else jax.device_put((ids, mask), batch_sharding)
-    out = _generate_program(
-        program,
-        state,
-        device_ids,
-        device_mask,
-        _stop_array(set(cfg.eos_ids) | set(stop_ids)),
-        jnp.asarray(pad_id, jnp.int32),
-        jnp.asarray(max_new_tokens, jnp.int32),
-        key,
-        SamplingParams.create(temperature if temperature > 0 else 1.0, top_k, top_p, min_p),
-    )
-    if out.tokens.shape == (batch * n, max_new_tokens):
-        return out
-    return _trim(out, batch * n, max_new_tokens)
+    # On a mesh with Explicit axes the model's layers name shardings by PartitionSpec, which needs the mesh in context.
+    explicit = batch_sharding is not None and AxisType.Explicit in batch_sharding.mesh.axis_types
+    with jax.set_mesh(batch_sharding.mesh) if explicit else contextlib.nullcontext():
+        out = _generate_program(
+            program,
+            state,
+            device_ids,
+            device_mask,
+            _stop_array(set(cfg.eos_ids) | set(stop_ids)),
+            jnp.asarray(pad_id, jnp.int32),
+            jnp.asarray(max_new_tokens, jnp.int32),
+            key,
+            SamplingParams.create(temperature if temperature > 0 else 1.0, top_k, top_p, min_p),
+        )
+        if out.tokens.shape == (batch * n, max_new_tokens):
+            return out
+        return _trim(out, batch * n, max_new_tokens)
