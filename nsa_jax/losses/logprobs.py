@@ -15,6 +15,8 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import AxisType
+from jax.sharding import PartitionSpec as P
 
 
 def _row_chunks(rows: jax.Array, ids: jax.Array, unembed: jax.Array, temperature: jax.Array, chunk_size: int):
@@ -117,7 +119,24 @@ def token_logprobs(
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size={chunk_size} must be a positive number of rows")
+    temperature = jnp.asarray(temperature, jnp.float32)
+    sharding = jax.typeof(hidden).sharding
+    if AxisType.Explicit not in sharding.mesh.axis_types:
+        return _flat_logprobs(hidden, unembed, targets, temperature, chunk_size)
+    # Explicit mesh (shardings in the types): each device scores its own rows, chunked as above, against the whole
+    # unembedding (gathered as FSDP gathers a weight). The custom VJP gives each device its rows' share of the
+    # unembedding's gradient; without the varying-axes check, shard_map's transpose sums the shares over the devices.
+    rows = P(sharding.spec[0])
+    local = jax.shard_map(
+        partial(_flat_logprobs, chunk_size=chunk_size), in_specs=(rows, P(), rows, P()), out_specs=rows, check_vma=False
+    )
+    return local(hidden, jax.sharding.reshard(unembed, P()), targets, temperature)
+
+
+def _flat_logprobs(
+    hidden: jax.Array, unembed: jax.Array, targets: jax.Array, temperature: jax.Array, chunk_size: int
+) -> jax.Array:
+    """token_logprobs on one device's arrays: hidden [B, T, d], targets [B, T] -> [B, T]."""
     b, t, d = hidden.shape
-    rows = hidden.reshape(b * t, d)
-    out = _chunked_logprobs(rows, unembed, targets.reshape(b * t), jnp.asarray(temperature, jnp.float32), chunk_size)
+    out = _chunked_logprobs(hidden.reshape(b * t, d), unembed, targets.reshape(b * t), temperature, chunk_size)
     return out.reshape(b, t)
