@@ -1,5 +1,6 @@
 """Shared pieces of the RL tests: a tiny random model, synthetic rollouts, an RL config on one device."""
 
+import jax
 import ml_collections
 import numpy as np
 
@@ -46,3 +47,15 @@ def synthetic_rollout(rewards, group_size: int = 4, seed: int = 0) -> Rollout:
         responses=[""] * b,
         group_size=group_size,
     )
+
+
+def learner_params(learner) -> dict:
+    """The learner's current parameters as host numpy arrays."""
+    return jax.tree.map(np.asarray, jax.device_get(learner.state.params))
+
+
+def grpo_advantages(rewards, group_size: int, eps: float = 1e-6) -> np.ndarray:
+    """numpy reference of GRPO's advantages: (r - group mean) / (group std with ddof 1 + eps), [B] float32."""
+    r = np.asarray(rewards, np.float64).reshape(-1, group_size)
+    std = r.std(axis=1, ddof=1, keepdims=True)
+    return ((r - r.mean(axis=1, keepdims=True)) / (std + eps)).reshape(-1).astype(np.float32)

@@ -7,15 +7,11 @@ import numpy as np
 import optax
 import pytest
 from flax import nnx
-from rl_helpers import rl_config, synthetic_rollout
+from rl_helpers import grpo_advantages, learner_params, rl_config, synthetic_rollout
 
 from nsa_jax import models
 from nsa_jax.train.rl_update import Learner
 from tests.train.helpers import TINY, single_device_mesh
-
-
-def _params(learner: Learner):
-    return jax.tree.map(np.asarray, jax.device_get(learner.state.params))
 
 
 def _hand_grad(rollout, advantages):
@@ -32,23 +28,17 @@ def _hand_grad(rollout, advantages):
     return nnx.to_pure_dict(jax.grad(loss)(params))
 
 
-def _grpo_advantages(rewards, group_size, eps=1e-6):
-    r = np.asarray(rewards, np.float64).reshape(-1, group_size)
-    std = r.std(axis=1, ddof=1, keepdims=True)
-    return jnp.asarray(((r - r.mean(axis=1, keepdims=True)) / (std + eps)).reshape(-1), jnp.float32)
-
-
 @pytest.mark.parametrize("micro_rows", [0, 4])
 def test_first_gradient_is_the_plain_policy_gradient(micro_rows):
     rewards = [1, 0, 0, 1, 0, 0, 0, 1]
     rollout = synthetic_rollout(rewards)
     config = rl_config("grpo", rows=8, micro_rows=micro_rows)
     learner = Learner(config, models.init_model(TINY, seed=0), single_device_mesh(), total_steps=1, tx=optax.sgd(1.0))
-    before = _params(learner)
+    before = learner_params(learner)
     metrics = learner.update(rollout, seed=0)
-    after = _params(learner)
+    after = learner_params(learner)
     got = jax.tree.map(lambda a, b: a - b, before, after)  # SGD with lr 1: the change is the gradient
-    want = _hand_grad(rollout, _grpo_advantages(rewards, 4))
+    want = _hand_grad(rollout, grpo_advantages(rewards, 4))
     jax.tree.map(lambda g, w: np.testing.assert_allclose(g, w, rtol=2e-4, atol=1e-6), got, want)
     assert metrics["clip_frac_low"] == metrics["clip_frac_high"] == 0.0
     assert metrics["ratio_max"] == pytest.approx(1.0, abs=1e-5)
@@ -59,9 +49,9 @@ def _change(loss: str, **knobs) -> float:
     rollout = synthetic_rollout([0] * 8, seed=1)
     config = rl_config(loss, rows=8, **knobs)
     learner = Learner(config, models.init_model(TINY, seed=0), single_device_mesh(), total_steps=1)
-    before = _params(learner)
+    before = learner_params(learner)
     learner.update(rollout, seed=0)
-    deltas = jax.tree.map(lambda a, b: float(np.max(np.abs(a - b))), before, _params(learner))
+    deltas = jax.tree.map(lambda a, b: float(np.max(np.abs(a - b))), before, learner_params(learner))
     return max(jax.tree.leaves(deltas))
 
 
@@ -87,7 +77,7 @@ def test_micro_batched_update_reports_the_full_batch_metrics():
     assert full["tokens"] == micro["tokens"] == kept.sum()
     assert micro["ratio_min"] == pytest.approx(1.0, abs=1e-5) and micro["ratio_max"] == pytest.approx(1.0, abs=1e-5)
     # numpy reference of the token statistics of the GRPO advantages on the kept tokens (population std)
-    adv = np.asarray(_grpo_advantages(rewards, 2)).reshape(4, 2)[[1, 3]]
+    adv = grpo_advantages(rewards, 2).reshape(4, 2)[[1, 3]]
     adv_tok = np.repeat(adv[..., None], kept.shape[-1], axis=-1)[kept > 0]
     for name in ("ratio_mean", "clip_frac_low", "clip_frac_high", "kl_mean", "adv_mean", "adv_std"):
         assert micro[name] == pytest.approx(full[name], abs=1e-5), name

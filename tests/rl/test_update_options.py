@@ -17,7 +17,7 @@ import numpy as np
 import optax
 import pytest
 from flax import nnx
-from rl_helpers import rl_config, synthetic_rollout
+from rl_helpers import grpo_advantages, learner_params, rl_config, synthetic_rollout
 
 from nsa_jax import models
 from nsa_jax.train.rl_update import Learner, mismatch_stats
@@ -30,15 +30,11 @@ def _learner(config) -> Learner:
     return Learner(config, models.init_model(TINY, seed=0), single_device_mesh(), total_steps=1, tx=optax.sgd(1.0))
 
 
-def _params(learner: Learner):
-    return jax.tree.map(np.asarray, jax.device_get(learner.state.params))
-
-
 def _sgd_gradient(learner: Learner, rollout) -> tuple[dict, dict, dict]:
     """(parameters before, gradient read off the SGD step, update metrics)."""
-    before = _params(learner)
+    before = learner_params(learner)
     metrics = learner.update(rollout, seed=0)
-    return before, jax.tree.map(lambda a, b: a - b, before, _params(learner)), metrics
+    return before, jax.tree.map(lambda a, b: a - b, before, learner_params(learner)), metrics
 
 
 @functools.cache
@@ -87,12 +83,6 @@ def _reference(params, rollout, adv, *, mask=None, w=1.0, logp_ref=None, beta=0.
     return jax.tree.map(np.asarray, grad), float(kl), np.asarray(logp)
 
 
-def _grpo_advantages(rewards, group_size: int, eps: float = 1e-6) -> np.ndarray:
-    r = np.asarray(rewards, np.float64).reshape(-1, group_size)
-    std = r.std(axis=1, ddof=1, keepdims=True)
-    return ((r - r.mean(axis=1, keepdims=True)) / (std + eps)).reshape(-1).astype(np.float32)
-
-
 def _assert_tree_close(got, want, rtol=RTOL, atol=ATOL):
     jax.tree.map(lambda g, w: np.testing.assert_allclose(g, w, rtol=rtol, atol=atol), got, want)
 
@@ -111,7 +101,7 @@ def test_reference_kl_is_zero_at_the_start_and_matches_k3_after_one_update():
     config = rl_config("grpo", rows=8)
     config.rl.beta_kl = beta
     learner = _learner(config)
-    adv = _grpo_advantages(rewards, 4)
+    adv = grpo_advantages(rewards, 4)
     mask = rollout.loss_mask
 
     # (i) First update: the reference is the policy itself, so k3 = 0 and its gradient exp(d) - 1 = 0: the plain
@@ -140,7 +130,7 @@ def test_tis_scales_each_token_gradient_by_the_capped_mismatch_ratio_and_keeps_t
     config = rl_config("grpo", rows=8)
     config.rl.tis_cap = cap
     learner = _learner(config)
-    adv = _grpo_advantages(rewards, 4)
+    adv = grpo_advantages(rewards, 4)
     mask = rollout.loss_mask
     on = mask > 0
 
@@ -155,7 +145,7 @@ def test_tis_scales_each_token_gradient_by_the_capped_mismatch_ratio_and_keeps_t
     # A sampler off by delta per response token: w = min(exp(logp_old - sampler_logp), cap) = min(exp(delta), cap),
     # with deltas away from log(cap) so float differences cannot move a token across the cap. Outside the response
     # the sampler's numbers are garbage; they must not reach the gradient or the statistics.
-    theta1 = _params(learner)
+    theta1 = learner_params(learner)
     plain, _, logp_old = _reference(theta1, rollout, adv)
     delta = np.random.default_rng(0).choice([-1.0, -0.3, 0.0, 0.4, 1.2, 2.0], size=mask.shape) * mask
     sampler_logp = np.where(on, logp_old - delta, -30.0).astype(np.float32)
@@ -218,7 +208,7 @@ def test_homogeneous_group_filter_keeps_only_mixed_groups_in_the_token_mean():
 
     # A batch of only all-wrong groups is filtered out whole: the empty token-mean gives a zero gradient (not NaN),
     # where LENS unfiltered moves (test_update.py).
-    theta1 = _params(learner)
+    theta1 = learner_params(learner)
     _, grad, metrics = _sgd_gradient(learner, synthetic_rollout([0] * 8, group_size=2, seed=1))
     assert metrics["filtered_frac"] == 1.0
     assert metrics["loss"] == 0.0 and metrics["skipped_nonfinite"] == 0.0
