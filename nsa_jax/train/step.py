@@ -21,6 +21,7 @@ import optax
 from flax import nnx
 
 from nsa_jax.losses import LossTerm
+from nsa_jax.losses.types import safe_div
 from nsa_jax.train.state import TrainState
 
 Batch = dict[str, jax.Array]
@@ -75,11 +76,11 @@ def _reduce_metrics(stacked: dict[str, Any]) -> Metrics:
         elif weights is not None and name.endswith("_std") and name[:-4] + "_mean" in stacked:
             # Pooled (population) std from each micro-batch's mean, std and token count: exact.
             mean = jnp.asarray(stacked[name[:-4] + "_mean"], jnp.float32)
-            second = LossTerm(jnp.sum((value**2 + mean**2) * weights), jnp.sum(weights)).value
-            first = LossTerm(jnp.sum(mean * weights), jnp.sum(weights)).value
+            second = safe_div(jnp.sum((value**2 + mean**2) * weights), jnp.sum(weights))
+            first = safe_div(jnp.sum(mean * weights), jnp.sum(weights))
             out[name] = jnp.sqrt(jnp.maximum(second - first**2, 0.0))
         elif weights is not None:
-            out[name] = LossTerm(jnp.sum(value * weights), jnp.sum(weights)).value
+            out[name] = safe_div(jnp.sum(value * weights), jnp.sum(weights))
         else:
             out[name] = jnp.mean(value)
     return out
