@@ -59,15 +59,20 @@ def make_policy_loss_fn(
     chunk_size: int,
     beta_kl: float = 0.0,
     tis_cap: float = 0.0,
+    max_len: int | None = None,
 ) -> LossFn:
     """The loss_fn of method `name` (a key of `losses.POLICY_LOSSES`) with its knobs.
 
     The micro-batch must hold whole groups (see `rollout.micro_batch_layout`) and carry `input_ids`,
     `attention_mask`, `loss_mask`, `rewards` and `logp_old`; plus `logp_ref` when `beta_kl > 0` and
-    `sampler_logp` when `tis_cap > 0`.
+    `sampler_logp` when `tis_cap > 0`. `max_len` is the `L_max` of "seq-mean-token-sum-norm" aggregation when the
+    knobs do not set it: pass the response budget, because the batch width is not a constant (`Learner` drops
+    padding columns).
     """
     loss = losses.get_policy_loss(name)
     extra = dict(knobs)
+    if max_len is not None:
+        extra.setdefault("max_len", max_len)
     if beta_kl > 0:
         extra["beta_kl"] = beta_kl
 

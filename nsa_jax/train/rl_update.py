@@ -7,7 +7,9 @@
    computes different numbers than the trainer makes on-policy RL silently off-policy);
 3. optionally drops homogeneous groups (DAPO dynamic sampling, arXiv 2503.14476; off by default because LENS
    learns from all-wrong groups): their tokens leave the loss mask, so they enter no sum or token count;
-4. `ppo_epochs` passes over the rollout, each cut into mini-batches of whole groups (`config.batch_size` rows,
+4. the batch is cut to the band of columns that hold tokens (prompts are left-padded and responses right-padded
+   to fixed budgets; the band is rounded to one of at most 8 widths, so the step compiles at most 8 times);
+5. `ppo_epochs` passes over the rollout, each cut into mini-batches of whole groups (`config.batch_size` rows,
    one jitted train step each, accumulated over `config.micro_batch_size` micro-batches).
 """
 
@@ -28,7 +30,7 @@ from nsa_jax import parallel
 from nsa_jax.train.loop import NonFiniteError, device_batch, micro_batches
 from nsa_jax.train.optim import learning_rate_schedule, make_optimizer
 from nsa_jax.train.rl_loss import make_policy_loss_fn, make_scorer
-from nsa_jax.train.rollout import Rollout, micro_batch_layout
+from nsa_jax.train.rollout import Rollout, micro_batch_layout, used_columns, width_quantum
 from nsa_jax.train.state import TrainState, init_state, split_model, state_shardings
 from nsa_jax.train.step import jit_train_step, make_train_step
 
@@ -98,6 +100,7 @@ class Learner:
             chunk_size=config.logprob_chunk_size,
             beta_kl=rl.beta_kl,
             tis_cap=rl.tis_cap,
+            max_len=rl.max_new_tokens,
         )
         schedule = learning_rate_schedule(config.optimizer, total_steps) if tx is None else None
         self._step_fn = functools.lru_cache(maxsize=None)(
@@ -127,11 +130,14 @@ class Learner:
     def prepare(self, rollout: Rollout) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         """The full update batch (with `logp_old`, `logp_ref`, the filter applied) and its statistics."""
         batch = rollout.batch()
+        cols = used_columns(batch["attention_mask"], width_quantum(batch["input_ids"].shape[1]))
+        batch = {k: v[:, cols] if v.ndim == 2 else v for k, v in batch.items()}
+        stats = {"update_width": float(cols.stop - cols.start)}
         tokens = {k: batch[k] for k in ("input_ids", "attention_mask", "loss_mask")}
         batch["logp_old"] = self.score(self.state.params, tokens)
         if self.ref_params is not None:
             batch["logp_ref"] = self.score(self.ref_params, tokens)
-        stats = mismatch_stats(batch["logp_old"], batch["sampler_logp"], batch["loss_mask"])
+        stats.update(mismatch_stats(batch["logp_old"], batch["sampler_logp"], batch["loss_mask"]))
         if self.config.rl.filter_homogeneous:
             drop = homogeneous_groups(batch["rewards"], self.group_size)
             batch["loss_mask"] = batch["loss_mask"] * ~drop[:, None]

@@ -143,6 +143,30 @@ def collect(
     return Rollout(**arrays, rewards=rewards, difficulty=difficulty, responses=responses, group_size=group_size)
 
 
+def width_quantum(width: int, max_widths: int = 8) -> int:
+    """Step by which `used_columns` rounds widths: a multiple of 8 with at most `max_widths` steps up to
+    `width`, so a run compiles its train step for at most that many shapes."""
+    return 8 * -(-width // (8 * max_widths))
+
+
+def used_columns(attention_mask: np.ndarray, quantum: int) -> slice:
+    """The columns of a rollout that hold a token in some row, widened to a multiple of `quantum`.
+
+    Prompts are left-padded to `max_prompt_len` and responses right-padded to `max_new_tokens`, so the tokens of a
+    batch sit in one contiguous band of columns; everything outside it is padding in every row, and dropping it
+    changes no log-prob (positions come from the mask) and no loss (the columns hold no response token). The band
+    is widened leftwards (rightwards at the left edge) to a multiple of `quantum`, never past the array.
+    """
+    width = attention_mask.shape[1]
+    used = np.flatnonzero(attention_mask.any(axis=0))
+    if used.size == 0:
+        return slice(0, width)
+    lo, hi = int(used[0]), int(used[-1]) + 1
+    keep = min(width, -(-(hi - lo) // quantum) * quantum)
+    lo = max(0, min(lo, hi - keep))
+    return slice(lo, lo + keep)
+
+
 def micro_batch_layout(num_rows: int, group_size: int, micro_batches: int) -> np.ndarray:
     """Row order that keeps whole groups inside each micro-batch of the backbone's train step.
 

@@ -1,11 +1,12 @@
-"""Host-side pieces of the RL loop: group-preserving micro-batch layout, group outcome shares, mismatch stats."""
+"""Host-side pieces of the RL loop: group-preserving micro-batch layout, group outcome shares, mismatch stats, the
+band of columns the update keeps."""
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from nsa_jax.train.rl_update import homogeneous_groups, mismatch_stats
-from nsa_jax.train.rollout import group_outcomes, micro_batch_layout
+from nsa_jax.train.rollout import group_outcomes, micro_batch_layout, used_columns, width_quantum
 from nsa_jax.train.step import split_micro_batches
 
 
@@ -38,3 +39,36 @@ def test_mismatch_stats_over_response_tokens_only():
     assert stats["mismatch_ratio_max"] == pytest.approx(2.0)
     assert stats["mismatch_ratio_min"] == pytest.approx(0.5)
     assert stats["mismatch_ratio_mean"] == pytest.approx(3.5 / 3)
+
+
+def _band(width: int, rows: list[tuple[int, int]]) -> np.ndarray:
+    """An attention mask [len(rows), width] with ones on columns [lo, hi) of each row."""
+    mask = np.zeros((len(rows), width), np.int32)
+    for r, (lo, hi) in enumerate(rows):
+        mask[r, lo:hi] = 1
+    return mask
+
+
+@pytest.mark.parametrize(
+    ("rows", "quantum", "want"),
+    [
+        ([(10, 30), (12, 41)], 8, (9, 41)),  # tokens in columns 10..40 (31 wide) -> 32, widened leftwards
+        ([(10, 30), (12, 41)], 1, (10, 41)),
+        ([(2, 20)], 16, (0, 32)),  # cannot widen left past column 0: widened rightwards
+        ([(0, 100)], 16, (0, 100)),  # never wider than the array
+        ([(0, 0)], 16, (0, 100)),  # no token at all: the whole width
+    ],
+)
+def test_used_columns_keeps_the_token_band_rounded_to_the_quantum(rows, quantum, want):
+    mask = _band(100, rows)
+    cols = used_columns(mask, quantum)
+    assert (cols.start, cols.stop) == want
+    assert mask[:, cols].sum() == mask.sum()  # no token lost
+
+
+@pytest.mark.parametrize("width", [10, 120, 1536])
+def test_width_quantum_bounds_the_number_of_widths(width):
+    q = width_quantum(width)
+    assert q % 8 == 0
+    widths = {min(width, -(-w // q) * q) for w in range(1, width + 1)}
+    assert len(widths) <= 8

@@ -1,6 +1,8 @@
 """The update side of the RL loop against hand computations: first gradient = plain policy gradient; LENS learns
 from all-wrong groups where GRPO gets exactly nothing."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,8 +16,9 @@ from nsa_jax.train.rl_update import Learner
 from tests.train.helpers import TINY, single_device_mesh
 
 
-def _hand_grad(rollout, advantages):
-    """jax.grad of -sum(A_i * logp_it * mask) / sum(mask), logp from full float32 logits (not token_logprobs)."""
+def _hand_grad(rollout, advantages, denominator=None):
+    """jax.grad of -sum(A_i * logp_it * mask) / denominator (default sum(mask)), logp from full float32 logits (not
+    token_logprobs), over every column of the rollout."""
     model = models.init_model(TINY, seed=0)
     graphdef, params = nnx.split(model, nnx.Param)
     ids, mask = jnp.asarray(rollout.input_ids), jnp.asarray(rollout.loss_mask)
@@ -23,7 +26,8 @@ def _hand_grad(rollout, advantages):
     def loss(p):
         logits = nnx.merge(graphdef, p)(ids, attention_mask=jnp.asarray(rollout.attention_mask))  # [B, T, V]
         logp = jnp.take_along_axis(jax.nn.log_softmax(logits[:, :-1]), ids[:, 1:, None], axis=-1)[..., 0]
-        return -jnp.sum(advantages[:, None] * logp * mask[:, 1:]) / jnp.sum(mask[:, 1:])
+        total = -jnp.sum(advantages[:, None] * logp * mask[:, 1:])
+        return total / (jnp.sum(mask[:, 1:]) if denominator is None else denominator)
 
     return nnx.to_pure_dict(jax.grad(loss)(params))
 
@@ -42,6 +46,32 @@ def test_first_gradient_is_the_plain_policy_gradient(micro_rows):
     jax.tree.map(lambda g, w: np.testing.assert_allclose(g, w, rtol=2e-4, atol=1e-6), got, want)
     assert metrics["clip_frac_low"] == metrics["clip_frac_high"] == 0.0
     assert metrics["ratio_max"] == pytest.approx(1.0, abs=1e-5)
+
+
+def _padded(rollout, left: int, right: int):
+    """`rollout` with `left` all-padding columns before the prompts and `right` after the responses (as a rollout
+    whose prompt and response budgets exceed what this batch used)."""
+
+    def pad(a):
+        return np.pad(a, ((0, 0), (left, right))) if a.ndim == 2 else a
+
+    return dataclasses.replace(rollout, **{k: pad(v) for k, v in rollout.batch().items()})
+
+
+@pytest.mark.parametrize(("agg", "denominator"), [("token-mean", None), ("seq-mean-token-sum-norm", 8 * 64)])
+def test_padding_columns_are_dropped_and_the_gradient_is_unchanged(agg, denominator):
+    """The update cuts the all-padding columns (24 of 40 here), and the gradient is still the hand policy gradient
+    over the full width; Dr.GRPO's L_max stays the response budget (rl.max_new_tokens = 64), not the width."""
+    rewards = [1, 0, 0, 1, 0, 0, 0, 1]
+    rollout = _padded(synthetic_rollout(rewards), left=14, right=16)
+    config = rl_config("grpo", rows=8, agg=agg)
+    learner = Learner(config, models.init_model(TINY, seed=0), single_device_mesh(), total_steps=1, tx=optax.sgd(1.0))
+    before = learner_params(learner)
+    metrics = learner.update(rollout, seed=0)
+    got = jax.tree.map(lambda a, b: a - b, before, learner_params(learner))
+    want = _hand_grad(rollout, grpo_advantages(rewards, 4), denominator)
+    jax.tree.map(lambda g, w: np.testing.assert_allclose(g, w, rtol=2e-4, atol=1e-6), got, want)
+    assert metrics["update_width"] == 16.0  # a band of 10 columns (4 prompt + 6 response) in steps of 8 (width 40)
 
 
 def _change(loss: str, **knobs) -> float:

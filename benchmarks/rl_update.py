@@ -1,0 +1,104 @@
+"""Seconds per RL update (`Learner.update`: the logp_old pass, then the train step) with and without dropping the
+rollout's all-padding columns, same model, same rollout, same run.
+
+A rollout is laid out at the full budget width, `max_prompt_len + max_new_tokens` (prompts left-padded, responses
+right-padded), but a batch's tokens usually fill a narrower band: shorter prompts than the budget, responses that
+stop early. `Learner.update` cuts the batch to that band (rounded to one of at most 8 widths); the peer here is the
+same update on the full width (the behaviour before the cut). The default shape is the miniature's level-1 rollout:
+32 prompts x 8 responses, budgets 56 + 64, prompts of 30-43 tokens, responses of 20-40.
+
+    python benchmarks/rl_update.py [--prompts 32 --group 8 --prompt-budget 56 --new-budget 64 --repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # for `configs`
+
+import ml_collections
+import numpy as np
+
+from configs import base
+from nsa_jax import models, parallel
+from nsa_jax.models.tiny import VARIANTS
+from nsa_jax.train import rl_update
+from nsa_jax.train.rl_config import METHODS, method, rl_defaults
+from nsa_jax.train.rollout import Rollout
+
+
+def make_rollout(args: argparse.Namespace, vocab: int, seed: int = 0) -> Rollout:
+    """Left-padded prompts and right-padded responses of random lengths in the given ranges; rewards in {0, 1}."""
+    rng = np.random.default_rng(seed)
+    b, p, n = args.prompts * args.group, args.prompt_budget, args.new_budget
+    prompt_len = np.repeat(rng.integers(args.prompt_min, args.prompt_max + 1, args.prompts), args.group)
+    response_len = rng.integers(args.response_min, args.response_max + 1, b)
+    cols = np.arange(p + n)[None]
+    prompt = (cols >= p - prompt_len[:, None]) & (cols < p)
+    response = (cols >= p) & (cols < p + response_len[:, None])
+    attention = (prompt | response).astype(np.int32)
+    return Rollout(
+        input_ids=(rng.integers(3, vocab, (b, p + n)) * attention).astype(np.int32),
+        attention_mask=attention,
+        loss_mask=response.astype(np.float32),
+        sampler_logp=np.zeros((b, p + n), np.float32),
+        rewards=rng.integers(0, 2, b).astype(np.float32),
+        difficulty=np.ones(b, np.int32),
+        responses=[""] * b,
+        group_size=args.group,
+    )
+
+
+def config(args: argparse.Namespace) -> ml_collections.ConfigDict:
+    c = rl_defaults(base.get_config())
+    c.rl.prompts_per_rollout, c.rl.group_size = args.prompts, args.group
+    c.rl.max_prompt_len, c.rl.max_new_tokens = args.prompt_budget, args.new_budget
+    c.batch_size = args.prompts * args.group
+    c.logprob_chunk_size = 512
+    return method(c, args.method)
+
+
+def seconds_per_update(args: argparse.Namespace, full_width: bool) -> float:
+    model = models.init_model(VARIANTS["tiny"], seed=0)
+    learner = rl_update.Learner(config(args), model, parallel.make_mesh(), total_steps=args.repeats + 2)
+    rollout = make_rollout(args, model.config.vocab_size)
+    cut = rl_update.used_columns
+    if full_width:
+        rl_update.used_columns = lambda mask, quantum: slice(0, mask.shape[1])
+    try:
+        learner.update(rollout, seed=0)  # compile
+        start = time.perf_counter()
+        for i in range(args.repeats):
+            metrics = learner.update(rollout, seed=i + 1)
+        elapsed = (time.perf_counter() - start) / args.repeats
+    finally:
+        rl_update.used_columns = cut
+    print(f"  {'full width' if full_width else 'token band'}: {metrics['update_width']:.0f} columns, {elapsed:.2f} s")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", default="grpo", choices=sorted(METHODS))
+    parser.add_argument("--prompts", type=int, default=32)
+    parser.add_argument("--group", type=int, default=8)
+    parser.add_argument("--prompt-budget", type=int, default=56)
+    parser.add_argument("--new-budget", type=int, default=64)
+    parser.add_argument("--prompt-min", type=int, default=30)
+    parser.add_argument("--prompt-max", type=int, default=43)
+    parser.add_argument("--response-min", type=int, default=20)
+    parser.add_argument("--response-max", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    print(f"{args.method}, {args.prompts} x {args.group} rows, budget {args.prompt_budget} + {args.new_budget}:")
+    full = seconds_per_update(args, full_width=True)
+    band = seconds_per_update(args, full_width=False)
+    print(f"speed-up of the token band over the full width: {full / band:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
