@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -179,17 +180,24 @@ def train_and_report(config: ml_collections.ConfigDict) -> tuple[nnx.Module, dic
             evaluation = initial = job.evaluate()
             writer.write(0, {f"eval/{k}": v for k, v in evaluation.items()})
         for index in range(start, rl.num_rollouts):
+            clock = time.perf_counter()
             batch = job.rollout(index)
+            sampled = time.perf_counter()
             metrics = {
                 **rollout.group_outcomes(batch.rewards, rl.group_size),
                 "response_tokens": float(batch.loss_mask.sum(axis=1).mean()),
                 **job.learner.update(batch, seed=config.seed * 1_000_003 + index),
             }
+            # Wall seconds of each phase (both end on host values, so the device work is inside them).
+            metrics["time/rollout_s"] = sampled - clock
+            metrics["time/update_s"] = time.perf_counter() - sampled
             outcomes.append({k: metrics[k] for k in ("reward", "all_wrong_frac", "all_right_frac")})
             done = index + 1
             if e.enabled and (done % e.every == 0 or done == rl.num_rollouts):
+                clock = time.perf_counter()
                 evaluation = job.evaluate()
                 metrics.update({f"eval/{k}": v for k, v in evaluation.items()})
+                metrics["time/eval_s"] = time.perf_counter() - clock
             writer.write(done, metrics)
             checkpoints.save(done, job.learner.state, _data_state(config, done), force=done == rl.num_rollouts)
             shown = {"reward": f"{metrics['reward']:.2f}", "all_wrong": f"{metrics['all_wrong_frac']:.2f}"}
