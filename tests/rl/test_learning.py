@@ -1,18 +1,15 @@
-"""Learning, not just plumbing: RL from the miniature's SFT start on the easiest arith level (slow: one SFT, then RL).
+"""Learning, not just plumbing: every method raises held-out accuracy over its SFT start (slow: one SFT, then RL).
+
+The easy task is the easiest arith level (two steps on one-digit constants), the one the SFT start was trained on.
+Each method runs its miniature config (`configs/rl_tiny.py:METHOD`: 32 prompts x 8 responses per rollout, one Adam
+step at 3e-5 each) for ROLLOUTS rollouts on level 1 and is evaluated on 256 held-out level-1 problems x 8 samples,
+before and after, with the same evaluation keys (so the comparison is paired).
 
 Each run goes through the command line in a subprocess on one CPU device, exactly as a user runs the miniature (the
-suite's 8 fake devices would shard the tiny model 8 ways on 2 cores). Fixed seeds throughout (model init, SFT
-data, rollout prompts and sampling keys, evaluation keys), so the numbers repeat on the same platform; the margins
-are stated in the constants and sit well inside what was measured.
-
-Measured (SFT start: held-out level-1 sampled pass@1 0.336 on 128 problems x 8 samples):
-- On a pool of 8 training problems every method raises its own rollouts' reward fast (GRPO: 0.49 over the first 5
-  rollouts -> 0.79 over the last 5 of 30); each method's check takes about 70 s on 2 idle cores.
-- On held-out problems the gain is slow and needs a small step: Adam 3e-5, 100 rollouts of 32 prompts x 8 (one
-  step each): 0.336 -> 0.343 -> 0.357 -> 0.363 -> 0.372 at rollouts 25/50/75/100. Larger steps lose accuracy
-  (1e-4: 0.325 after 30; 3e-4: 0.262; momentum SGD 0.3: 0.251), and 120 steps of 64 responses at 5e-5 stay flat
-  (0.343). The level-1 errors are arithmetic facts (317 of 322 wrong samples had a wrong sum, difference or
-  product, of about 2,700 distinct `x op y`), which 1-bit rewards teach slowly.
+suite's 8 fake devices would shard the tiny model 8 ways on 2 cores). Seeds are fixed throughout (model init, SFT
+data, rollout prompts and sampling keys, evaluation keys), so on one platform the numbers repeat; across platforms
+and code changes the SFT start itself moves (measured 0.336 and 0.272 sampled pass@1 from two versions of the
+code), so the margin sits well inside the gains measured from both. Measured figures are in README.md.
 """
 
 import json
@@ -23,8 +20,9 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-POOL_GAIN = 0.15  # mean rollout reward, last 5 rollouts minus first 5, on a pool of 8 training problems
-HELDOUT_MARGIN = 0.02  # held-out level-1 pass@1 gain over the SFT start after 100 rollouts (measured: 0.036)
+METHODS = ["grpo", "drgrpo", "lens", "nsr", "psr", "wreinforce", "ngrpo", "rft"]
+ROLLOUTS = 50
+MARGIN = 0.02  # held-out level-1 sampled pass@1 after ROLLOUTS rollouts minus the SFT start's, at least
 
 
 def _cli(config: str, *overrides: str) -> None:
@@ -37,49 +35,27 @@ def _cli(config: str, *overrides: str) -> None:
 
 @pytest.fixture(scope="module")
 def sft_start(tmp_path_factory) -> str:
-    """The miniature's SFT start (`configs/sft_tiny.py`, about 3 minutes on 2 idle cores); its export directory."""
+    """The miniature's SFT start (`configs/sft_tiny.py`, about 2 minutes on 2 idle cores); its export directory."""
     workdir = str(tmp_path_factory.mktemp("sft"))
     _cli("configs/sft_tiny.py", f"--config.workdir={workdir}", "--config.metrics.tensorboard=False")
     return os.path.join(workdir, "export")
 
 
-def _rl(method: str, start: str, workdir: str, *overrides: str) -> None:
-    level_one = ("--config.rl.train_difficulties=(1,)", "--config.eval.difficulties=(1,)")
+@pytest.mark.slow
+@pytest.mark.parametrize("method", METHODS)
+def test_each_method_raises_heldout_accuracy_over_its_sft_start(method, sft_start, tmp_path):
     _cli(
         f"configs/rl_tiny.py:{method}",
-        f"--config.workdir={workdir}",
-        f"--config.model.path={start}",
-        *level_one,
-        *overrides,
+        f"--config.workdir={tmp_path}",
+        f"--config.model.path={sft_start}",
+        "--config.rl.train_difficulties=(1,)",
+        f"--config.rl.num_rollouts={ROLLOUTS}",
+        "--config.eval.difficulties=(1,)",
+        "--config.eval.num_problems=256",
+        f"--config.eval.every={ROLLOUTS}",
     )
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("method", ["grpo", "drgrpo", "lens", "nsr", "psr", "wreinforce", "ngrpo", "rft"])
-def test_rl_raises_the_reward_on_its_training_problems(method, sft_start, tmp_path):
-    _rl(
-        method,
-        sft_start,
-        str(tmp_path),
-        "--config.data.num_examples=8",  # the pool: every rollout draws its 8 prompts from these 8 problems
-        "--config.rl.num_rollouts=30",
-        "--config.rl.prompts_per_rollout=8",
-        "--config.batch_size=64",
-        "--config.optimizer.learning_rate=1e-4",
-        "--config.eval.enabled=False",
-    )
-    with open(os.path.join(tmp_path, "metrics", "metrics.jsonl"), encoding="utf-8") as f:
-        rewards = [json.loads(line)["reward"] for line in f]
-    assert len(rewards) == 30
-    first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
-    assert last >= first + POOL_GAIN, rewards
-
-
-@pytest.mark.slow
-def test_grpo_raises_heldout_accuracy_over_its_sft_start(sft_start, tmp_path):
-    """The miniature's own recipe (`configs/rl_tiny.py`), on level 1; about 12 minutes on 2 idle cores."""
-    _rl("grpo", sft_start, str(tmp_path), "--config.eval.num_problems=128", "--config.eval.every=100")
     with open(os.path.join(tmp_path, "eval_rl.json"), encoding="utf-8") as f:
         summary = json.load(f)
-    assert summary["rollouts"] == 100
-    assert summary["pass@1"] >= summary["start/pass@1"] + HELDOUT_MARGIN, summary
+    print(method, {k: round(v, 4) for k, v in summary.items() if "pass@" in k})  # the figures, with pytest -s
+    assert summary["rollouts"] == ROLLOUTS
+    assert summary["pass@1"] >= summary["start/pass@1"] + MARGIN, summary
