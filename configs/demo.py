@@ -3,7 +3,7 @@ task, then GRPO and LENS from that same start with the same rollout budget; prin
 <workdir>/results.md and results.json) held-out pass@1 / pass@8 overall and on the hardest level, and the share
 of all-wrong groups during training.
 
-python -m nsa_jax.main --config=configs/demo.py   (about 5 minutes on an idle 2-core machine)
+python -m nsa_jax.main --config=configs/demo.py   (about 8 minutes on an idle 2-core machine)
 
 SFT alone with its held-out table: python -m nsa_jax.main --config=configs/sft_tiny.py --config.eval.enabled=True
 """
@@ -22,11 +22,10 @@ def get_config(arg=None):
     c.sft.eval.enabled = False
     c.sft.metrics.tensorboard = False
     c.methods = ml_collections.ConfigDict({name: rl_tiny.get_config(name) for name in ("grpo", "lens")})
-    for method in c.methods.values():  # the same rollout budget for every method
-        method.rl.num_rollouts = 20
-        method.rl.prompts_per_rollout = 8
-        method.rl.group_size = 8
-        method.batch_size = 64
-        method.eval.num_problems = 32  # per level (the miniature uses 64): keeps the demo near 5 minutes
+    for method in c.methods.values():  # the same rollout budget for every method: the miniature's recipe on level 1
+        method.rl.num_rollouts = 50  # of 32 prompts x 8 responses, one Adam step at 3e-5 each
+        method.rl.train_difficulties = (1,)  # the level SFT taught; level 2 stays out of reach at this budget
+        method.eval.difficulties = (1, 2)
+        method.eval.num_problems = 128  # per level, x 8 samples
         method.eval.every = method.rl.num_rollouts  # held-out evaluation at the start and the end only
     return base.lock(c)

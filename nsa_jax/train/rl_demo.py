@@ -28,17 +28,18 @@ def _wired(config: ml_collections.ConfigDict, workdir: str, **model) -> ml_colle
     return c
 
 
-def table(rows: dict[str, dict[str, float]], k: int, hardest: int) -> str:
-    """Markdown table: held-out pass@1 / pass@k overall and on the hardest level, and the share of all-wrong
-    groups seen during training (the rollouts GRPO cannot learn from)."""
-    head = f"| method | pass@1 | pass@{k} | pass@1 d{hardest} | pass@{k} d{hardest} | all-wrong groups |"
-    lines = [head, "|" + " --- |" * 6]
+def table(rows: dict[str, dict[str, float]], k: int, levels: tuple[int, ...]) -> str:
+    """Markdown table: held-out pass@1 / pass@k overall and on each evaluated level (the last is the hardest), and
+    the share of all-wrong groups seen during training (the rollouts GRPO cannot learn from)."""
+    keys = [f"pass@{kk}{suffix}" for suffix in ["", *(f"/d{level}" for level in levels)] for kk in (1, k)]
+    lines = [
+        "| method | " + " | ".join(key.replace("/", " ") for key in keys) + " | all-wrong groups |",
+        "|" + " --- |" * (len(keys) + 2),
+    ]
     for name, r in rows.items():
         wrong = r.get("mean_all_wrong_frac")
-        lines.append(
-            f"| {name} | {r['pass@1']:.3f} | {r[f'pass@{k}']:.3f} | {r[f'pass@1/d{hardest}']:.3f} | "
-            f"{r[f'pass@{k}/d{hardest}']:.3f} | {'-' if wrong is None else f'{wrong:.3f}'} |"
-        )
+        cells = [f"{r[key]:.3f}" for key in keys] + ["-" if wrong is None else f"{wrong:.3f}"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -57,8 +58,8 @@ def train(config: ml_collections.ConfigDict) -> dict[str, dict[str, float]]:
             rows["sft start"] = {k.removeprefix("start/"): v for k, v in summary.items() if k.startswith("start/")}
         rows[name] = summary
     k = max(config.methods[name].eval.ks[-1] for name in config.methods)
-    hardest = max(max(config.methods[name].eval.difficulties) for name in config.methods)
-    text = table(rows, k, hardest)
+    levels = sorted({level for name in config.methods for level in config.methods[name].eval.difficulties})
+    text = table(rows, k, tuple(levels))
     minutes = (time.perf_counter() - start) / 60
     text += f"\n\nSFT {config.sft.max_steps} steps, then {len(config.methods)} methods; total {minutes:.1f} min.\n"
     if parallel.is_main_process():
