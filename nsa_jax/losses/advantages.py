@@ -37,7 +37,8 @@ def centred(r: jax.Array) -> jax.Array:
     Under ``jit`` XLA may compute a mean of equal values off by one ulp; divided by a zero std plus ``eps`` that
     would give a homogeneous group an advantage of order 0.1 instead of 0.
     """
-    same = jnp.all(r == r[..., :1], axis=-1, keepdims=True)
+    same = jnp.max(r, axis=-1, keepdims=True) == jnp.min(r, axis=-1, keepdims=True)  # reductions, no slicing:
+    # a slice of one column is not defined on a group axis sharded over an Explicit mesh axis
     return jnp.where(same, 0.0, r - jnp.mean(r, axis=-1, keepdims=True))
 
 
@@ -76,9 +77,15 @@ def _rloo(r: jax.Array, std_ddof: int, eps: float) -> jax.Array:
 
 
 def _ngrpo(r: jax.Array, std_ddof: int, eps: float) -> jax.Array:
-    virtual = jnp.concatenate([r, jnp.ones_like(r[:, :1])], axis=-1)  # [Q, G+1]: one virtual correct answer
-    c = centred(virtual)
-    return c[:, :-1] / (_std(c, std_ddof) + eps)
+    """GRPO statistics over the group plus one virtual reward-1 answer, written with reductions only (no concatenate
+    and slice, which an Explicit mesh does not define on a sharded group axis)."""
+    g = r.shape[-1]
+    mean = (jnp.sum(r, axis=-1, keepdims=True) + 1.0) / (g + 1)  # [Q, 1] over the G+1 answers
+    all_correct = jnp.min(r, axis=-1, keepdims=True) == 1.0  # the G+1 answers are equal: exactly 0, as `centred`
+    c = jnp.where(all_correct, 0.0, r - mean)  # [Q, G]
+    c_virtual = jnp.where(all_correct, 0.0, 1.0 - mean)  # [Q, 1]
+    var = (jnp.sum(jnp.square(c), axis=-1, keepdims=True) + jnp.square(c_virtual)) / (g + 1 - std_ddof)
+    return c / (jnp.sqrt(var) + eps)
 
 
 GROUP_ADVANTAGES: dict[str, Callable[[jax.Array, int, float], jax.Array]] = {

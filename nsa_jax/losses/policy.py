@@ -177,8 +177,8 @@ def ngrpo_loss(
     (default 0.24); ``policy_kwargs`` go to ``policy_loss``.
     """
     adv = group_advantages(rewards, group_size, kind="ngrpo", std_ddof=std_ddof, eps=adv_eps)
-    all_correct = jnp.all(grouped(is_correct(rewards), group_size), axis=1)  # [Q]
-    keep = ~jnp.repeat(all_correct, group_size)  # [B]
+    correct = grouped(is_correct(rewards), group_size)  # [Q, G]
+    keep = ~(jnp.all(correct, axis=1, keepdims=True) & correct).reshape(-1)  # [B]: rows of all-correct groups off
     kept_mask = f32(mask) * keep[:, None]
     term, metrics = policy_loss(logp, logp_old, adv, kept_mask, eps_low=eps_low, eps_high=eps_high, **policy_kwargs)
     return term, {**metrics, "all_wrong_frac": all_wrong_fraction(rewards, group_size)}
