@@ -1,9 +1,9 @@
 """The main job, the miniature comparison on a 2-core CPU with no download: SFT the built-in tiny model on the built-in arith
 task, then GRPO and LENS from that same start with the same rollout budget; prints and saves (to
-<workdir>/results.md and results.json) held-out pass@1 / pass@8 overall and on the hardest level, and the share
+<workdir>/results.md and results.json) held-out pass@1 / pass@8 overall and on each evaluated level, and the share
 of all-wrong groups during training.
 
-python -m nsa_jax.main --config=configs/demo.py   (about 8 minutes on an idle 2-core machine)
+python -m nsa_jax.main --config=configs/demo.py   (about 7 minutes on an idle 2-core machine)
 
 SFT alone with its held-out table: python -m nsa_jax.main --config=configs/sft_tiny.py --config.eval.enabled=True
 """

@@ -37,8 +37,9 @@ def centred(r: jax.Array) -> jax.Array:
     Under ``jit`` XLA may compute a mean of equal values off by one ulp; divided by a zero std plus ``eps`` that
     would give a homogeneous group an advantage of order 0.1 instead of 0.
     """
-    same = jnp.max(r, axis=-1, keepdims=True) == jnp.min(r, axis=-1, keepdims=True)  # reductions, no slicing:
-    # a slice of one column is not defined on a group axis sharded over an Explicit mesh axis
+    # max == min rather than comparing with column 0: a one-column slice of a group axis sharded over an Explicit
+    # mesh axis is not defined.
+    same = jnp.max(r, axis=-1, keepdims=True) == jnp.min(r, axis=-1, keepdims=True)
     return jnp.where(same, 0.0, r - jnp.mean(r, axis=-1, keepdims=True))
 
 

@@ -32,16 +32,20 @@ def _hand_grad(rollout, advantages, denominator=None):
     return nnx.to_pure_dict(jax.grad(loss)(params))
 
 
+def _sgd_gradient(config, rollout, mesh):
+    """One update with SGD at learning rate 1 from the seed-0 tiny model: the parameter change is the gradient.
+    Also returns the update's metrics."""
+    learner = Learner(config, models.init_model(TINY, seed=0), mesh, total_steps=1, tx=optax.sgd(1.0))
+    before = learner_params(learner)
+    metrics = learner.update(rollout, seed=0)
+    return jax.tree.map(lambda a, b: a - b, before, learner_params(learner)), metrics
+
+
 @pytest.mark.parametrize("micro_rows", [0, 4])
 def test_first_gradient_is_the_plain_policy_gradient(micro_rows):
     rewards = [1, 0, 0, 1, 0, 0, 0, 1]
     rollout = synthetic_rollout(rewards)
-    config = rl_config("grpo", rows=8, micro_rows=micro_rows)
-    learner = Learner(config, models.init_model(TINY, seed=0), single_device_mesh(), total_steps=1, tx=optax.sgd(1.0))
-    before = learner_params(learner)
-    metrics = learner.update(rollout, seed=0)
-    after = learner_params(learner)
-    got = jax.tree.map(lambda a, b: a - b, before, after)  # SGD with lr 1: the change is the gradient
+    got, metrics = _sgd_gradient(rl_config("grpo", rows=8, micro_rows=micro_rows), rollout, single_device_mesh())
     want = _hand_grad(rollout, grpo_advantages(rewards, 4))
     jax.tree.map(lambda g, w: np.testing.assert_allclose(g, w, rtol=2e-4, atol=1e-6), got, want)
     assert metrics["clip_frac_low"] == metrics["clip_frac_high"] == 0.0
@@ -64,11 +68,7 @@ def test_padding_columns_are_dropped_and_the_gradient_is_unchanged(agg, denomina
     over the full width; Dr.GRPO's L_max stays the response budget (rl.max_new_tokens = 64), not the width."""
     rewards = [1, 0, 0, 1, 0, 0, 0, 1]
     rollout = _padded(synthetic_rollout(rewards), left=14, right=16)
-    config = rl_config("grpo", rows=8, agg=agg)
-    learner = Learner(config, models.init_model(TINY, seed=0), single_device_mesh(), total_steps=1, tx=optax.sgd(1.0))
-    before = learner_params(learner)
-    metrics = learner.update(rollout, seed=0)
-    got = jax.tree.map(lambda a, b: a - b, before, learner_params(learner))
+    got, metrics = _sgd_gradient(rl_config("grpo", rows=8, agg=agg), rollout, single_device_mesh())
     want = _hand_grad(rollout, grpo_advantages(rewards, 4), denominator)
     jax.tree.map(lambda g, w: np.testing.assert_allclose(g, w, rtol=2e-4, atol=1e-6), got, want)
     assert metrics["update_width"] == 16.0  # a band of 10 columns (4 prompt + 6 response) in steps of 8 (width 40)
@@ -132,10 +132,6 @@ def test_update_on_an_explicit_mesh_is_the_hand_policy_gradient(loss, advantages
     rollout = synthetic_rollout(rewards)
     mesh = jax.make_mesh((2, 4, 1), ("data", "fsdp", "tensor"), axis_types=(jax.sharding.AxisType.Explicit,) * 3)
     with jax.set_mesh(mesh):
-        config = rl_config(loss, rows=8)
-        learner = Learner(config, models.init_model(TINY, seed=0), mesh, total_steps=1, tx=optax.sgd(1.0))
-        before = learner_params(learner)
-        learner.update(rollout, seed=0)
-        got = jax.tree.map(lambda a, b: a - b, before, learner_params(learner))
+        got, _ = _sgd_gradient(rl_config(loss, rows=8), rollout, mesh)
     want = _hand_grad(rollout, advantages(rewards, 4))
     jax.tree.map(lambda g, w: np.testing.assert_allclose(g, w, rtol=2e-4, atol=1e-6), got, want)
