@@ -1,9 +1,9 @@
-"""Seconds per RL update (`Learner.update`: the logp_old pass, then the train step) with and without dropping the
-rollout's all-padding columns, same model, same rollout, same run.
+"""Seconds per RL update (`RLUpdate.round` run by the engine: the logp_old pass, then the train step) with and
+without dropping the rollout's all-padding columns, same model, same rollout, same run.
 
 A rollout is laid out at the full budget width, `max_prompt_len + max_new_tokens` (prompts left-padded, responses
 right-padded), but a batch's tokens usually fill a narrower band: shorter prompts than the budget, responses that
-stop early. `Learner.update` cuts the batch to that band (rounded to one of at most 8 widths); the peer here is the
+stop early. `RLUpdate.prepare` cuts the batch to that band (rounded to one of at most 8 widths); the peer here is the
 same update on the full width (the behaviour before the cut). The default shape is the miniature's level-1 rollout:
 32 prompts x 8 responses, budgets 56 + 64, prompts of 30-43 tokens, responses of 20-40.
 
@@ -24,11 +24,12 @@ import ml_collections
 import numpy as np
 
 from configs import base
+from configs.rl_presets import METHODS, method, rl_defaults
 from nsa_jax import models, parallel
 from nsa_jax.models.tiny import VARIANTS
-from nsa_jax.train import rl_update
-from nsa_jax.train.rl_config import METHODS, method, rl_defaults
-from nsa_jax.train.rollout import Rollout
+from nsa_jax.rollouts import Rollout
+from nsa_jax.train.rl import RLUpdate, make_engine
+from nsa_jax.train.rl import update as rl_update
 
 
 def make_rollout(args: argparse.Namespace, vocab: int, seed: int = 0) -> Rollout:
@@ -64,19 +65,21 @@ def config(args: argparse.Namespace) -> ml_collections.ConfigDict:
 
 def seconds_per_update(args: argparse.Namespace, full_width: bool) -> float:
     model = models.init_model(VARIANTS["tiny"], seed=0)
-    learner = rl_update.Learner(config(args), model, parallel.make_mesh(), total_steps=args.repeats + 2)
-    rollout = make_rollout(args, model.config.vocab_size)
-    cut = rl_update.used_columns
+    cfg = config(args)
+    engine = make_engine(cfg, model, parallel.make_mesh(), total_steps=args.repeats + 2)
+    update = RLUpdate(cfg, engine)
+    batch = make_rollout(args, model.config.vocab_size).batch()
+    cut = rl_update.token_band
     if full_width:
-        rl_update.used_columns = lambda mask, quantum: slice(0, mask.shape[1])
+        rl_update.token_band = lambda b: b
     try:
-        learner.update(rollout, seed=0)  # compile
+        engine.run_round(update.round(batch, engine, seed=0))  # compile
         start = time.perf_counter()
         for i in range(args.repeats):
-            metrics = learner.update(rollout, seed=i + 1)
+            metrics = engine.run_round(update.round(batch, engine, seed=i + 1))
         elapsed = (time.perf_counter() - start) / args.repeats
     finally:
-        rl_update.used_columns = cut
+        rl_update.token_band = cut
     print(f"  {'full width' if full_width else 'token band'}: {metrics['update_width']:.0f} columns, {elapsed:.2f} s")
     return elapsed
 

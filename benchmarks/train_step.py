@@ -26,7 +26,7 @@ import transformers
 
 from nsa_jax import losses, models, parallel
 from nsa_jax.train import init_state, jit_train_step, make_train_step, split_model, state_shardings
-from nsa_jax.train.optim import make_optimizer
+from nsa_jax.train.core import make_optimizer
 
 OPT = ml_collections.ConfigDict(
     {"learning_rate": 1e-4, "warmup_steps": 0, "end_lr_factor": 1.0, "b1": 0.9, "b2": 0.95, "eps": 1e-8,

@@ -1,12 +1,12 @@
 """One online RL method on a local Qwen2.5-1.5B-Instruct checkpoint and local GSM8K (default) or MATH JSONL files.
-The argument is "method" or "method,data" (method as in nsa_jax.train.rl_config.METHODS; data gsm8k or math).
+The argument is "method" or "method,data" (method as in METHODS of configs/rl_presets.py; data gsm8k or math).
 
 python -m nsa_jax.main --config=configs/rl_qwen2_5_1_5b.py:lens,math --config.model.path=/path/to/Qwen2.5-1.5B-Instruct \\
     --config.data.dir=/path/to/math_jsonl
 """
 
 from configs import base
-from nsa_jax.train.rl_config import method, qwen2_5_1_5b
+from configs.rl_presets import method, qwen2_5_1_5b
 
 
 def get_config(arg="grpo"):

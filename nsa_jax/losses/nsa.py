@@ -12,7 +12,7 @@ import jax.numpy as jnp
 
 from nsa_jax.losses.advantages import all_wrong_fraction, group_advantages, is_correct, outcome_advantages
 from nsa_jax.losses.policy import Metrics, policy_loss
-from nsa_jax.losses.types import LossTerm, f32, lookup, safe_div
+from nsa_jax.losses.types import LossTerm, f32, lookup
 
 
 def nsa_mined_mask(rewards: jax.Array, step_ids: jax.Array, step_correct: jax.Array) -> jax.Array:
@@ -80,7 +80,8 @@ def bcpg_loss(
     (default 0.5; 1 is plain BCPG), ``advantage`` ``"grpo"`` (default) | ``"sign"`` (+1 / -1), ``std_ddof``
     (default 1) and ``adv_eps`` (default 1e-6) for ``"grpo"``, ``eps`` (default 0.2), ``tau`` (behaviour
     constraint, default 1e-3, the paper's value), ``agg`` (default ``"token-mean"``), ``max_len``.
-    Extra metrics: ``all_wrong_frac``; ``nsa_mined_frac``, the fraction of wrong-response tokens that were mined.
+    Extra metrics: ``all_wrong_frac``; ``nsa_mined_frac``, the fraction of wrong-response tokens that were mined
+    (a ``LossTerm``: mined tokens over wrong-response tokens).
     """
     adv = lookup(BCPG_ADVANTAGES, advantage, "advantage")(rewards, group_size, std_ddof, adv_eps)  # [B]
     mask = f32(mask)
@@ -106,6 +107,7 @@ def bcpg_loss(
     metrics = {
         **metrics,
         "all_wrong_frac": all_wrong_fraction(rewards, group_size),
-        "nsa_mined_frac": safe_div(jnp.sum(mined * mask), jnp.sum(wrong_tokens)),
+        # A LossTerm, so micro-batches and devices combine it exactly (its denominator is not the token count).
+        "nsa_mined_frac": LossTerm(jnp.sum(mined * mask), jnp.sum(wrong_tokens)),
     }
     return term, metrics

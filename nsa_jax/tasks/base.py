@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -68,6 +68,10 @@ class Task(Protocol):
 
     def verify(self, response: str, problem: Problem) -> float:
         """1.0 when the response's final answer is right, else 0.0."""
+        ...
+
+    def verify_batch(self, responses: Sequence[str], problems: Sequence[Problem], *, deadline_s: float) -> Any:
+        """float32 ``[len(responses)]`` in {0, 1}, deadline-bounded: what trainers score rollouts with."""
         ...
 
     def check_steps(self, response: str, problem: Problem) -> StepCheck:

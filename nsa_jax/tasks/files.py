@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from nsa_jax.tasks.base import Problem, StepCheck, register_task
-from nsa_jax.tasks.verify import verify_answers
+from nsa_jax.tasks.verify import ReferenceAnswerTask
 
 
-class FileTask:
+class FileTask(ReferenceAnswerTask):
     """Problems read from ``<source_dir>/<split>.jsonl`` through ``tfds.data_source``; verified with math-verify.
 
     MATH levels are the difficulty; GSM8K problems have difficulty 0. There are no step labels, so
@@ -58,9 +58,6 @@ class FileTask:
         rng = np.random.default_rng(seed)
         order = np.concatenate([rng.permutation(eligible) for _ in range(-(-n // len(eligible)))])[:n]
         return [self.problem(split, int(i)) for i in order]
-
-    def verify(self, response: str, problem: Problem) -> float:
-        return float(verify_answers([response], [problem.answer])[0])
 
     def check_steps(self, response: str, problem: Problem) -> StepCheck:
         raise NotImplementedError(f"task {self.name!r} has no ground-truth step labels")

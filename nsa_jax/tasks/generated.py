@@ -13,7 +13,7 @@ import re
 
 from nsa_jax.tasks.answers import MAX_RESPONSE_CHARS, as_number, clean_text
 from nsa_jax.tasks.base import Problem, StepCheck, check_split, split_of, step_lines
-from nsa_jax.tasks.verify import verify_answers
+from nsa_jax.tasks.verify import ReferenceAnswerTask
 
 ANSWER_PREFIX = "#### "
 _ANSWER_LINE = re.compile(r"\s*####\s*(\S.*?)\s*")
@@ -31,7 +31,7 @@ def apply_op(x: int, op: str, y: int) -> int:
     raise ValueError(f"unknown operation {op!r}")
 
 
-class GeneratedTask(abc.ABC):
+class GeneratedTask(ReferenceAnswerTask, abc.ABC):
     """A task whose problems are generated in code and whose steps can be checked against the truth."""
 
     name: str = ""
@@ -63,9 +63,6 @@ class GeneratedTask(abc.ABC):
             if split_of(problem.prompt, self.test_fraction) == split:
                 out.append(problem)
         return out
-
-    def verify(self, response: str, problem: Problem) -> float:
-        return float(verify_answers([response], [problem.answer])[0])
 
     def check_steps(self, response: str, problem: Problem) -> StepCheck:
         """Label every non-blank line: the final ``#### x`` line is right iff ``x`` is the answer; any other line

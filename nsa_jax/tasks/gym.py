@@ -86,8 +86,11 @@ class GymTask:
             meta={"entry": clean},
         )
 
-    def verify_batch(self, responses: Sequence[str], problems: Sequence[Problem]) -> np.ndarray:
-        """float32 ``[len(responses)]`` in {0, 1}; items without an answer, or timing out, score 0."""
+    def verify_batch(
+        self, responses: Sequence[str], problems: Sequence[Problem], *, deadline_s: float | None = None
+    ) -> np.ndarray:
+        """float32 ``[len(responses)]`` in {0, 1}; items without an answer, or timing out, score 0. The whole batch
+        has ``deadline_s`` (default: the task's own ``deadline_s``, which also bounds each item)."""
         scores = np.zeros(len(responses), np.float32)
         jobs = []
         key = tuple(sorted(self.config.items()))
@@ -100,7 +103,7 @@ class GymTask:
                 "nsa_jax.tasks.gym_job:score_answer",
                 [args for _, args in jobs],
                 item_deadline_s=self.deadline_s,
-                deadline_s=self.deadline_s,
+                deadline_s=self.deadline_s if deadline_s is None else deadline_s,
             )
             for (i, _), (status, value) in zip(jobs, results):
                 scores[i] = float(status == OK and value >= self.threshold)

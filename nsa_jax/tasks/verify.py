@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -151,3 +152,14 @@ def verify_answers(
 def verify_answer(response: str | bytes, reference: str | bytes, *, deadline_s: float = 5.0) -> float:
     """One item of ``verify_answers``."""
     return float(verify_answers([response], [reference], deadline_s=deadline_s)[0])
+
+
+class ReferenceAnswerTask:
+    """Mixin of the tasks scored by the final answer against ``problem.answer`` (``verify_answers``)."""
+
+    def verify_batch(self, responses: Sequence[str], problems: Sequence[Any], *, deadline_s: float = 5.0) -> np.ndarray:
+        """float32 ``[len(responses)]`` in {0, 1}, the whole batch within about ``deadline_s``."""
+        return verify_answers(responses, [p.answer for p in problems], deadline_s=deadline_s)
+
+    def verify(self, response: str, problem: Any) -> float:
+        return float(self.verify_batch([response], [problem])[0])

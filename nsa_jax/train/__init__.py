@@ -1,6 +1,9 @@
-"""Thin orchestration: trainers by name, the shared loop, the pure train step, checkpoints and metrics.
+"""Everything with an optimiser: thin trainers over one core.
 
-`TRAINERS` maps `config.trainer` to a function `(config) -> trained model`; `nsa_jax.main` dispatches on it.
+`core/` holds the state, the pure jitted step, the engine, the one resumable loop, checkpoints, metrics, optimiser,
+scoring and policy load / export; `sft/` and `rl/` are the trainers built on it, `demo.py` the miniature comparison
+(SFT, then each RL method from the same start). `TRAINERS` maps `config.trainer` to a function
+`(config) -> result`; `nsa_jax.main` dispatches on it.
 """
 
 from collections.abc import Callable
@@ -8,16 +11,25 @@ from typing import Any
 
 import ml_collections
 
-from nsa_jax.train import rl, rl_demo, sft
-from nsa_jax.train.data import DataError
-from nsa_jax.train.loop import NonFiniteError, fit
-from nsa_jax.train.state import TrainState, init_state, split_model, state_shardings
-from nsa_jax.train.step import jit_train_step, make_train_step
+from nsa_jax.train import demo, rl, sft
+from nsa_jax.train.core import (
+    Engine,
+    NonFiniteError,
+    Round,
+    TrainState,
+    init_state,
+    jit_train_step,
+    make_train_step,
+    run,
+    split_model,
+    state_shardings,
+)
+from nsa_jax.train.sft import DataError
 
 TRAINERS: dict[str, Callable[[ml_collections.ConfigDict], Any]] = {
     "sft": sft.train,
     "rl": rl.train,
-    "rl_demo": rl_demo.train,
+    "rl_demo": demo.train,
 }
 
 
@@ -30,13 +42,15 @@ def get_trainer(name: str) -> Callable[[ml_collections.ConfigDict], Any]:
 __all__ = [
     "TRAINERS",
     "DataError",
+    "Engine",
     "NonFiniteError",
+    "Round",
     "TrainState",
-    "fit",
     "get_trainer",
     "init_state",
     "jit_train_step",
     "make_train_step",
+    "run",
     "split_model",
     "state_shardings",
 ]

@@ -60,7 +60,7 @@ def test_nsa_beta_one_is_bcpg():
     mined = ref.nsa_weights(r, step_ids, step_correct, 0.0) == 0
     wrong_tokens = mask * (r < 0.5)[:, None]
     assert mined.sum() > 0
-    np.testing.assert_allclose(float(metrics["nsa_mined_frac"]), (mined * mask).sum() / wrong_tokens.sum())
+    np.testing.assert_allclose(float(metrics["nsa_mined_frac"].value), (mined * mask).sum() / wrong_tokens.sum())
 
 
 def test_nsa_beta_zero_removes_mined_tokens_from_negative_term():

@@ -14,7 +14,7 @@ from flax import nnx
 
 from nsa_jax import models, parallel
 from nsa_jax.models.tiny import TINY_DIR
-from nsa_jax.train.policy import load_policy
+from nsa_jax.train.core import load_policy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from configs import base

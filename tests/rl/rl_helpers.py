@@ -5,8 +5,9 @@ import ml_collections
 import numpy as np
 
 from configs import base
-from nsa_jax.train.rl_config import rl_defaults
-from nsa_jax.train.rollout import Rollout
+from configs.rl_presets import rl_defaults
+from nsa_jax.rollouts import Batch, Rollout
+from nsa_jax.train.rl import RLUpdate, make_engine
 from tests.train.helpers import TINY
 
 PROMPT, RESPONSE = 4, 6
@@ -47,6 +48,25 @@ def synthetic_rollout(rewards, group_size: int = 4, seed: int = 0) -> Rollout:
         responses=[""] * b,
         group_size=group_size,
     )
+
+
+class Learner:
+    """One RL update as the core loop runs it, `engine.run_round(update.round(batch, engine, seed))`, for tests that
+    read the parameters before and after one rollout's update."""
+
+    def __init__(self, config, model, mesh, *, total_steps: int, tx=None):
+        self.engine = make_engine(config, model, mesh, total_steps=total_steps, tx=tx)
+        self.rl_update = RLUpdate(config, self.engine)
+
+    @property
+    def state(self):
+        return self.engine.state
+
+    def update(self, rollout: Rollout, seed: int) -> dict:
+        return self.engine.run_round(self.rl_update.round(rollout.batch(), self.engine, seed))
+
+    def score(self, params, tokens: dict) -> np.ndarray:
+        return self.rl_update.score(self.engine, params, Batch(tokens))
 
 
 def learner_params(learner) -> dict:

@@ -1,28 +1,48 @@
-"""Host-side pieces of the RL loop: group-preserving micro-batch layout, group outcome shares, mismatch stats, the
-band of columns the update keeps."""
+"""Host-side pieces of the RL loop and the core step's group-preserving micro-batches: group outcome shares,
+mismatch stats, the band of columns the update keeps, per-token and per-row arrays of a batch."""
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nsa_jax.train.rl_update import homogeneous_groups, mismatch_stats
-from nsa_jax.train.rollout import group_outcomes, micro_batch_layout, used_columns, width_quantum
-from nsa_jax.train.step import split_micro_batches
+from nsa_jax.rollouts import Batch, group_outcomes, homogeneous_groups, mismatch_stats, used_columns, width_quantum
+from nsa_jax.train.core import split_micro_batches
 
 
-@pytest.mark.parametrize(("groups", "group_size", "micro"), [(4, 2, 2), (6, 3, 3), (8, 4, 1), (4, 4, 4)])
-def test_layout_puts_whole_contiguous_groups_in_each_micro_batch(groups, group_size, micro):
+@pytest.mark.parametrize(("groups", "group_size", "micro"), [(4, 2, 2), (6, 3, 3), (8, 4, 1), (4, 4, 4), (8, 1, 4)])
+def test_micro_batches_hold_whole_contiguous_groups(groups, group_size, micro):
+    """Micro-batch m holds groups m, m+M, m+2M, ... each with its G rows contiguous and in order."""
     rows = np.arange(groups * group_size)
-    micro_batches = np.asarray(
-        split_micro_batches({"r": jnp.asarray(rows[micro_batch_layout(len(rows), group_size, micro)])}, micro)["r"]
-    )
-    per = groups // micro * group_size
-    np.testing.assert_array_equal(micro_batches, rows.reshape(micro, per))
+    got = np.asarray(split_micro_batches({"r": jnp.asarray(rows)}, micro, group_size)["r"])
+    by_group = rows.reshape(groups, group_size)
+    want = np.stack([by_group[m::micro].reshape(-1) for m in range(micro)])
+    np.testing.assert_array_equal(got, want)
+    for m in range(micro):  # every micro-batch is a union of whole groups
+        assert set(got[m] // group_size) == set(range(m, groups, micro))
 
 
-def test_layout_rejects_groups_split_across_micro_batches():
+def test_micro_batches_refuse_to_split_a_group():
     with pytest.raises(ValueError, match="whole groups"):
-        micro_batch_layout(12, 4, 2)
+        split_micro_batches({"r": jnp.arange(12)}, 2, 4)  # 3 groups of 4 into 2 micro-batches
+
+
+def test_batch_cuts_per_token_arrays_only():
+    ids = np.arange(12).reshape(2, 6)
+    batch = Batch(
+        tokens={"input_ids": ids, "attention_mask": np.ones_like(ids)},
+        rows={"rewards": np.array([1.0, 0.0]), "step_correct": np.ones((2, 6), bool)},  # [B, S] with S == T
+        group_size=2,
+    )
+    cut = batch.cut(slice(1, 4))
+    np.testing.assert_array_equal(cut.tokens["input_ids"], ids[:, 1:4])
+    assert cut.rows["step_correct"].shape == (2, 6)
+    assert set(cut.take(np.array([1]))) == {"input_ids", "attention_mask", "rewards", "step_correct"}
+    with pytest.raises(ValueError, match="per token and per row"):
+        Batch(tokens={"input_ids": ids, "rewards": ids}, rows={"rewards": np.zeros(2)})
+    with pytest.raises(ValueError, match="per-token array 'loss_mask'"):
+        Batch(tokens={"input_ids": ids, "loss_mask": ids[:, :3]})
+    with pytest.raises(ValueError, match="whole groups"):
+        Batch(tokens={"input_ids": ids}, group_size=4)
 
 
 def test_group_outcomes_and_homogeneous_groups():

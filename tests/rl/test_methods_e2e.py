@@ -25,7 +25,9 @@ def start_dir(tmp_path_factory) -> str:
 
 
 def shrunk(method: str, start: str, workdir: str):
-    """The method's tiny config at test size: 1 rollout of 2 prompts x 4 responses, 2 PPO epochs, 2 micro-batches."""
+    """The method's tiny config at test size: 1 rollout of 2 prompts x 4 responses, 2 PPO epochs, 2 micro-batches
+    of one group each, on a mesh of 4 batch shards (fsdp) x 2 tensor shards (a micro-batch of 4 rows does not split
+    over 8 batch devices, which the trainer refuses)."""
     c = importlib.import_module("configs.rl_tiny").get_config(method)
     c.workdir = workdir
     c.model.path = start
@@ -36,6 +38,7 @@ def shrunk(method: str, start: str, workdir: str):
     c.rl.max_new_tokens = 16
     c.batch_size = 8
     c.micro_batch_size = 4
+    c.mesh.fsdp, c.mesh.tensor = 4, 2
     c.eval.difficulties = (1, 2)
     c.eval.num_problems = 1
     c.eval.samples = 4  # the same sampler program as the rollouts (2 prompts x 4)
@@ -99,4 +102,10 @@ def test_demo_runs_sft_then_each_method_from_the_same_start(tmp_path):
     assert starts[0] == starts[1] and starts[0]["start/pass@4/d2"] == rows["sft start"]["pass@4/d2"]
     text = (tmp_path / "results.md").read_text(encoding="utf-8")
     assert text.splitlines()[0].startswith("| method | pass@1 | pass@4 | pass@1 d1 | pass@4 d1 | pass@1 d2 |")
-    assert json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["rows"] == rows
+    results = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert results["rows"] == rows
+
+    # Running the main job again in the same directory resumes every finished run and reports the same results.
+    assert train.get_trainer(config.trainer)(config) == rows
+    assert (tmp_path / "results.md").read_text(encoding="utf-8") == text
+    assert json.loads((tmp_path / "results.json").read_text(encoding="utf-8")) == results

@@ -66,6 +66,22 @@ class _Interrupted(Exception):
     pass
 
 
+def _interrupted_at_second_rollout(config, monkeypatch) -> None:
+    """Runs `config` until it is about to sample its second rollout (after checkpoint 1 was written), then stops it
+    as a crash would."""
+    rollout = rl.RLRun.rollout
+
+    def crash_at_second(job, index):
+        if index == 1:
+            raise _Interrupted
+        return rollout(job, index)
+
+    monkeypatch.setattr(rl.RLRun, "rollout", crash_at_second)
+    with pytest.raises(_Interrupted):
+        train.get_trainer("rl")(config)
+    monkeypatch.undo()
+
+
 def _params(model) -> list[np.ndarray]:
     return [np.asarray(x) for x in jax.tree.leaves(jax.device_get(nnx.state(model, nnx.Param)))]
 
@@ -81,17 +97,7 @@ def test_rollout_resumed_from_checkpoint_equals_the_straight_run(start_dir, tmp_
     straight = _params(train.get_trainer("rl")(_config(start_dir, straight_dir)))
 
     # The same config, cut when it is about to sample its second rollout (after checkpoint 1 was written) ...
-    rollout = rl.RLRun.rollout
-
-    def crash_at_second(job, index):
-        if index == 1:
-            raise _Interrupted
-        return rollout(job, index)
-
-    monkeypatch.setattr(rl.RLRun, "rollout", crash_at_second)
-    with pytest.raises(_Interrupted):
-        train.get_trainer("rl")(_config(start_dir, resumed_dir))
-    monkeypatch.undo()
+    _interrupted_at_second_rollout(_config(start_dir, resumed_dir), monkeypatch)
     assert sorted(os.listdir(os.path.join(resumed_dir, "checkpoint"))) == ["1"]
     assert [r["step"] for r in _records(resumed_dir)] == [1]
 
@@ -114,6 +120,51 @@ def test_rollout_resumed_from_checkpoint_equals_the_straight_run(start_dir, tmp_
         changed = _config(start_dir, resumed_dir)
         section, knob = setting.split(".")
         changed[section][knob] = value
-        with pytest.raises(ValueError, match="checkpoint 2 was written for data"):
+        with pytest.raises(ValueError, match="checkpoint 2 in .* was written for data"):
             train.get_trainer("rl")(changed)
     assert [r["step"] for r in _records(resumed_dir)] == [1, 2]  # the refused restarts wrote nothing
+
+
+def _evaluating(config):
+    """`config` with a held-out evaluation before, after the first and after the last rollout (one problem per level
+    x 4 samples: the rollouts' sampler program)."""
+    config.eval.enabled = True
+    config.eval.difficulties = (1, 2)
+    config.eval.num_problems = 1
+    config.eval.samples = 4
+    config.eval.batch_size = 2
+    config.eval.ks = (1, 4)
+    config.eval.max_new_tokens = 16
+    config.eval.every = 1
+    return config
+
+
+def _deterministic(records: list[dict]) -> list[dict]:
+    """The records without wall-clock values (phase times and throughput differ between any two runs)."""
+    return [{k: v for k, v in r.items() if not k.startswith("time/") and k != "tokens_per_s"} for r in records]
+
+
+def _summary(workdir: str) -> dict:
+    with open(os.path.join(workdir, "eval_rl.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def test_resumed_and_repeated_runs_report_what_the_straight_run_reports(start_dir, tmp_path, monkeypatch, compile_once):
+    """eval_rl.json (start and final evaluation, mean group shares) and metrics.jsonl of a run interrupted after its
+    first rollout and restarted, and of a finished run started again, equal the straight run's."""
+    straight_dir, resumed_dir = str(tmp_path / "straight"), str(tmp_path / "resumed")
+    train.get_trainer("rl")(_evaluating(_config(start_dir, straight_dir)))
+    straight = _summary(straight_dir)
+    assert {"start/pass@1", "pass@1", "start/pass@4/d2", "mean_all_wrong_frac"} <= set(straight)
+
+    _interrupted_at_second_rollout(_evaluating(_config(start_dir, resumed_dir)), monkeypatch)
+    train.get_trainer("rl")(_evaluating(_config(start_dir, resumed_dir)))
+    assert _summary(resumed_dir) == straight
+    assert _deterministic(_records(resumed_dir)) == _deterministic(_records(straight_dir))
+    assert [r["step"] for r in _records(resumed_dir)] == [0, 1, 2]
+
+    # A finished run started again trains nothing and rewrites the same files.
+    before = _records(straight_dir)
+    train.get_trainer("rl")(_evaluating(_config(start_dir, straight_dir)))
+    assert _summary(straight_dir) == straight
+    assert _records(straight_dir) == before

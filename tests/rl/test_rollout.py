@@ -7,10 +7,9 @@ import jax
 import numpy as np
 import pytest
 
-from nsa_jax import models, parallel, tasks
-from nsa_jax.train import data, rollout
-from nsa_jax.train.rl_loss import make_scorer
-from nsa_jax.train.state import split_model
+from nsa_jax import models, parallel, rollouts, tasks
+from nsa_jax.train.core import make_scorer, split_model
+from nsa_jax.train.sft import data
 
 G, PROMPT_LEN, NEW = 4, 48, 24
 
@@ -25,22 +24,22 @@ def policy(tmp_path_factory):
     return model, models.load_tokenizer(tiny)
 
 
-def test_rollout_layout_matches_sft_and_the_trainer(policy, monkeypatch):
+def test_rollout_layout_matches_sft_and_the_trainer(policy):
     model, tokenizer = policy
     problems = tasks.get_task("arith").sample("train", 3, seed=0, difficulty=1)
     seen = {}
 
-    def fake_verify(responses, references, **kwargs):  # records what the verifier is asked, row by row
-        seen["responses"], seen["references"] = list(responses), list(references)
+    def fake_reward(row_problems, responses):  # records what the reward function is asked, row by row
+        seen["responses"], seen["references"] = list(responses), [p.answer for p in row_problems]
         return np.arange(len(responses)) % 2  # row-dependent rewards, to check they stay on their rows
 
-    monkeypatch.setattr(rollout.tasks, "verify_answers", fake_verify)
-    r = rollout.collect(
+    r = rollouts.collect(
         model,
         tokenizer,
         problems,
         group_size=G,
         prompt_fn=data.format_prompt,
+        reward_fn=fake_reward,
         key=jax.random.PRNGKey(3),
         max_prompt_len=PROMPT_LEN,
         max_new_tokens=NEW,
@@ -74,7 +73,7 @@ def test_rollout_layout_matches_sft_and_the_trainer(policy, monkeypatch):
 
     # The trainer's log-prob of response token t (from the position before it) is the sampler's.
     graphdef, params = split_model(model)
-    batch = {k: r.batch()[k] for k in ("input_ids", "attention_mask", "loss_mask")}
+    batch = {k: r.batch().tokens[k] for k in ("input_ids", "attention_mask", "loss_mask")}
     trainer = np.asarray(make_scorer(graphdef, chunk_size=64)(params, batch))
     on = r.loss_mask > 0
     np.testing.assert_allclose(trainer[on], r.sampler_logp[on], atol=1e-4)

@@ -9,10 +9,9 @@ import numpy as np
 import optax
 import pytest
 from flax import nnx
-from rl_helpers import grpo_advantages, learner_params, rl_config, synthetic_rollout
+from rl_helpers import Learner, grpo_advantages, learner_params, rl_config, synthetic_rollout
 
 from nsa_jax import models
-from nsa_jax.train.rl_update import Learner
 from tests.train.helpers import TINY, single_device_mesh
 
 
@@ -59,7 +58,7 @@ def _padded(rollout, left: int, right: int):
     def pad(a):
         return np.pad(a, ((0, 0), (left, right))) if a.ndim == 2 else a
 
-    return dataclasses.replace(rollout, **{k: pad(v) for k, v in rollout.batch().items()})
+    return dataclasses.replace(rollout, **{k: pad(v) for k, v in rollout.batch().arrays().items()})
 
 
 @pytest.mark.parametrize(("agg", "denominator"), [("token-mean", None), ("seq-mean-token-sum-norm", 8 * 64)])

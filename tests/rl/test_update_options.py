@@ -17,10 +17,10 @@ import numpy as np
 import optax
 import pytest
 from flax import nnx
-from rl_helpers import grpo_advantages, learner_params, rl_config, synthetic_rollout
+from rl_helpers import Learner, grpo_advantages, learner_params, rl_config, synthetic_rollout
 
 from nsa_jax import models
-from nsa_jax.train.rl_update import Learner, mismatch_stats
+from nsa_jax.rollouts import mismatch_stats
 from tests.train.helpers import TINY, single_device_mesh
 
 RTOL, ATOL = 2e-4, 1e-6
@@ -135,7 +135,7 @@ def test_tis_scales_each_token_gradient_by_the_capped_mismatch_ratio_and_keeps_t
     on = mask > 0
 
     # A sampler that agrees with the trainer (its log-probs are the trainer's own): weight 1, plain gradient.
-    tokens = {k: rollout.batch()[k] for k in ("input_ids", "attention_mask", "loss_mask")}
+    tokens = {k: rollout.batch().tokens[k] for k in ("input_ids", "attention_mask", "loss_mask")}
     agree = dataclasses.replace(rollout, sampler_logp=learner.score(learner.state.params, tokens))
     start, grad, metrics = _sgd_gradient(learner, agree)
     _assert_tree_close(grad, _reference(start, rollout, adv)[0])

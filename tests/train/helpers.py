@@ -8,7 +8,7 @@ import numpy as np
 
 from nsa_jax import models, parallel
 from nsa_jax.train import init_state, jit_train_step, make_train_step, split_model, state_shardings
-from nsa_jax.train.optim import make_optimizer
+from nsa_jax.train.core import make_optimizer
 from nsa_jax.train.sft import nll_loss
 
 # The shape of every test model: one layer, small enough that CPU compilation stays short.

@@ -8,9 +8,8 @@ import pytest
 from helpers import TINY, single_device_mesh
 
 from nsa_jax import models
-from nsa_jax.train import NonFiniteError, fit
-from nsa_jax.train.data import Batcher, Rows
-from nsa_jax.train.sft import nll_loss
+from nsa_jax.train import NonFiniteError
+from nsa_jax.train.sft import Batcher, Rows, fit, nll_loss
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from configs import sft_tiny

@@ -10,7 +10,7 @@ import pytest
 
 from nsa_jax import models, parallel
 from nsa_jax.models.tiny import TINY_DIR
-from nsa_jax.train.policy import load_policy, model_dir
+from nsa_jax.train.core import load_policy, model_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from configs import base

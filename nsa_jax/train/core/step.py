@@ -1,5 +1,9 @@
 """The pure train step `(state, batch) -> (state, metrics)`, with gradient accumulation and non-finite skipping.
 
+Micro-batches hold whole groups: with `group_size` G, rows `q*G .. q*G+G-1` (prompt `q`'s responses) always land
+in the same micro-batch, so a loss whose advantages use group statistics (GRPO, LENS, NGRPO, BCPG) never sees a
+partial group, whichever trainer calls the step and however the batch was ordered.
+
 Gradient accumulation uses deferred reduction (ALGORITHMS.md section 0): each micro-batch's loss is a `LossTerm`
 `(total, denom)`; the step sums the gradients of the *totals* and the denominators over micro-batches, then divides
 once. Because no micro-batch divides by its own denominator, a micro-batched step equals the full-batch step up to
@@ -17,12 +21,16 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_collections
+import numpy as np
 import optax
 from flax import nnx
+from jax.sharding import Mesh
 
+from nsa_jax import parallel
 from nsa_jax.losses import LossTerm
 from nsa_jax.losses.types import safe_div
-from nsa_jax.train.state import TrainState
+from nsa_jax.train.core.state import TrainState
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
@@ -31,18 +39,48 @@ Metrics = dict[str, jax.Array]
 LossFn = Callable[[nnx.Module, Batch, jax.Array], tuple[LossTerm, dict[str, Any]]]
 
 
-def split_micro_batches(batch: Batch, micro_batches: int) -> Batch:
-    """[B, ...] -> [M, B/M, ...] with micro-batch m holding rows m, m+M, m+2M, ...
+def micro_batches(config: ml_collections.ConfigDict, mesh: Mesh | None = None, group_size: int = 1) -> int:
+    """How many micro-batches a global batch is split into (`micro_batch_size` 0 means no accumulation). Checks
+    that each micro-batch holds whole groups of `group_size` and, with a mesh, splits evenly over the data-parallel
+    devices."""
+    mb = config.micro_batch_size or config.batch_size
+    if config.batch_size % mb:
+        raise ValueError(f"batch_size={config.batch_size} is not a multiple of micro_batch_size={mb}")
+    if mb % group_size:
+        raise ValueError(f"micro_batch_size={mb} must hold whole groups of group_size={group_size}")
+    shards = 1 if mesh is None else int(np.prod([mesh.shape[a] for a in parallel.BATCH_AXES if a in mesh.shape]))
+    if mb % shards:
+        raise ValueError(
+            f"micro-batches of {mb} sequences do not split over the {shards} data-parallel devices "
+            f"(mesh data x fsdp); make batch_size / micro_batch_size a multiple of {shards}"
+        )
+    return config.batch_size // mb
 
-    Strided rather than contiguous so that, with B sharded in contiguous blocks over the data axes, every device
-    holds rows of every micro-batch and all devices work on each one.
+
+def device_batch(host: dict[str, np.ndarray], shardings: dict[str, jax.sharding.Sharding]) -> dict[str, jax.Array]:
+    """Global arrays from the host batch: each process places only the shards its own devices hold."""
+    return {
+        k: jax.make_array_from_callback(v.shape, shardings[k], lambda index, v=v: v[index]) for k, v in host.items()
+    }
+
+
+def split_micro_batches(batch: Batch, micro_batches: int, group_size: int = 1) -> Batch:
+    """[B, ...] -> [M, B/M, ...] with micro-batch m holding groups m, m+M, m+2M, ... (each group's G rows
+    contiguous and in order; with G = 1, rows m, m+M, ...).
+
+    Strided over groups rather than contiguous so that, with B sharded in contiguous blocks over the data axes,
+    every device holds rows of every micro-batch and all devices work on each one.
     """
 
     def one(x: jax.Array) -> jax.Array:
         b = x.shape[0]
-        if b % micro_batches:
-            raise ValueError(f"batch of {b} rows does not split into {micro_batches} micro-batches")
-        return x.reshape(b // micro_batches, micro_batches, *x.shape[1:]).swapaxes(0, 1)
+        if b % (micro_batches * group_size):
+            raise ValueError(
+                f"batch of {b} rows does not split into {micro_batches} micro-batches of whole groups of {group_size}"
+            )
+        q = b // (micro_batches * group_size)  # groups per micro-batch
+        x = x.reshape(q, micro_batches, group_size, *x.shape[1:]).swapaxes(0, 1)  # [M, q, G, ...]
+        return x.reshape(micro_batches, q * group_size, *x.shape[3:])
 
     return jax.tree.map(one, batch)
 
@@ -92,9 +130,11 @@ def make_train_step(
     tx: optax.GradientTransformation,
     *,
     micro_batches: int = 1,
+    group_size: int = 1,
     schedule: optax.Schedule | None = None,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics]]:
-    """The (unjitted) pure step; `jit_train_step` wraps it with shardings and donation."""
+    """The (unjitted) pure step; `jit_train_step` wraps it with shardings and donation. Each of the
+    `micro_batches` micro-batches holds whole groups of `group_size` rows (see `split_micro_batches`)."""
 
     def micro_step(params, micro_batch: Batch, rng: jax.Array):
         def total(p):
@@ -106,7 +146,7 @@ def make_train_step(
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         rng, step_rng = jax.random.split(state.rng)
-        micro = split_micro_batches(batch, micro_batches)
+        micro = split_micro_batches(batch, micro_batches, group_size)
         zeros = jax.tree.map(jnp.zeros_like, state.params)
 
         def body(grad_sum, xs):

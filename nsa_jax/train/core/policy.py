@@ -14,7 +14,7 @@ from jax.sharding import Mesh, NamedSharding
 
 from nsa_jax import models, parallel
 from nsa_jax.models.tiny import VARIANTS as TINY_VARIANTS
-from nsa_jax.train.state import split_model
+from nsa_jax.train.core.state import split_model
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 

@@ -12,7 +12,7 @@ from flax import nnx
 
 from nsa_jax import eval as eval_lib
 from nsa_jax import parallel, sampling, tasks
-from nsa_jax.train.data import Tokenizer, format_prompt
+from nsa_jax.train.sft.data import Tokenizer, format_prompt
 
 
 def greedy_answers(

@@ -15,7 +15,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-PROMPT_SEPARATOR = "\n"  # between a prompt and its response; the model learns to answer after it
+from nsa_jax import tasks
+from nsa_jax.train.core.engine import Round
 
 
 class DataError(ValueError):
@@ -30,14 +31,13 @@ class Tokenizer(Protocol):
 
 
 def format_prompt(prompt: str) -> str:
-    """The text the model sees before its response (shared by SFT, evaluation and sampling)."""
-    return prompt + PROMPT_SEPARATOR
+    """The text the model sees before its response (shared by SFT, evaluation and sampling): the prompt and a
+    newline, no instruction (`tasks.plain_prompt(prompt, style=None)`)."""
+    return tasks.plain_prompt(prompt, style=None)
 
 
 def task_pairs(task_name: str, n: int, *, seed: int, difficulty: int | None) -> list[tuple[str, str]]:
     """`n` training problems of a built-in task as (prompt, canonical solution) pairs."""
-    from nsa_jax import tasks
-
     return [(p.prompt, p.solution) for p in tasks.get_task(task_name).sample("train", n, seed, difficulty)]
 
 
@@ -112,7 +112,7 @@ class Batcher:
     """Batch `position` = rows `[k*B, (k+1)*B)` of the permutation of epoch `position // steps_per_epoch`.
 
     The permutation is seeded by `(seed, epoch)`; a final partial batch of an epoch is dropped, so every batch has
-    the same shape (one compilation).
+    the same shape (one compilation). A `loop.Source` whose round `position` is batch `position`.
     """
 
     def __init__(self, rows: Rows, batch_size: int, seed: int):
@@ -128,6 +128,9 @@ class Batcher:
         order = np.random.default_rng([self.seed, epoch]).permutation(len(self.rows))
         return self.rows.take(order[k * self.batch_size : (k + 1) * self.batch_size])
 
-    def state(self, position: int) -> dict[str, Any]:
+    def round(self, position: int, engine: Any = None) -> Round:
+        return Round([self.batch(position)])
+
+    def data_state(self, position: int) -> dict[str, Any]:
         """What a checkpoint stores about the data: enough to check a resume reads the same stream."""
         return {"position": position, "seed": self.seed, "rows": len(self.rows), "batch_size": self.batch_size}

@@ -13,9 +13,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from nsa_jax import tasks
+from nsa_jax import rollouts, tasks
 from nsa_jax.eval import pass_at_k_by_bucket, pass_at_k_curve
-from nsa_jax.train import rollout
 
 
 def problems_by_level(
@@ -38,27 +37,29 @@ def evaluate(
     batch_size: int,
     key: jax.Array,
     prompt_fn: Callable[[str], str],
+    reward_fn: rollouts.RewardFn,
     **sample_kwargs: Any,
 ) -> dict[str, float]:
     """`{"pass@k": ..., "pass@k/d<level>": ...}` for every k in `ks` (each <= `samples`).
 
-    `batch_size` prompts go to the sampler at a time (each with `samples` responses); the last chunk is padded
+    Correctness is `reward_fn` above 0.5 (the task's verifier). `batch_size` prompts go to the sampler at a time (each with `samples` responses); the last chunk is padded
     with repeats of the first problem so every call has the same shape, and the padding is dropped.
     """
     correct = []
     for start in range(0, len(problems), batch_size):
         chunk = list(problems[start : start + batch_size])
         padded = chunk + [chunk[0]] * (batch_size - len(chunk))
-        r = rollout.collect(
+        r = rollouts.collect(
             model,
             tokenizer,
             padded,
             group_size=samples,
             prompt_fn=prompt_fn,
+            reward_fn=reward_fn,
             key=jax.random.fold_in(key, start),
             **sample_kwargs,
         )
-        correct.append(r.rewards.reshape(batch_size, samples)[: len(chunk)])
+        correct.append(r.rewards.reshape(batch_size, samples)[: len(chunk)] > 0.5)
     correct = np.concatenate(correct)  # [num_problems, samples]
     levels = [p.difficulty for p in problems]
     out = {f"pass@{k}": v for k, v in pass_at_k_curve(correct, ks).items()}

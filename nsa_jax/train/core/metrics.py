@@ -16,15 +16,19 @@ from nsa_jax import parallel
 class MetricsWriter:
     """`write(step, {name: float})` appends to `<dir>/metrics.jsonl` and the TensorBoard log in `<dir>/tb`."""
 
-    def __init__(self, directory: str, *, tensorboard: bool = True):
+    def __init__(self, directory: str, *, tensorboard: bool = True, history: list[dict[str, float]] = ()):
         self.enabled = parallel.is_main_process()
         self._jsonl = None
         self._tb = None
         if not self.enabled:
             return
         os.makedirs(directory, exist_ok=True)
-        # Append: a resumed run continues the same file (steps after the checkpoint may appear twice, the later wins).
-        self._jsonl = open(os.path.join(directory, "metrics.jsonl"), "a", encoding="utf-8")  # noqa: SIM115
+        # A resumed run starts the file again from the checkpoint's history: records written after that checkpoint
+        # (which the resumed run replays) never appear twice.
+        self._jsonl = open(os.path.join(directory, "metrics.jsonl"), "w", encoding="utf-8")  # noqa: SIM115
+        for record in history:
+            self._jsonl.write(json.dumps(record) + "\n")
+        self._jsonl.flush()
         if tensorboard:
             from tensorboardX import SummaryWriter
 

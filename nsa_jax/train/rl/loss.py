@@ -1,14 +1,13 @@
-"""The RL `loss_fn(model, micro_batch, rng)` for the backbone's train step, and the no-grad scoring pass.
+"""The RL `loss_fn(model, micro_batch, rng)` for the core's train step.
 
-The maths stays in `nsa_jax.losses`: this file computes the policy's token log-probs (from final hidden states and
-the unembedding through `losses.token_logprobs`, never full float32 logits) and hands them, with the rollout's
-rewards, to the policy loss registered under the method's name.
+The maths stays in `nsa_jax.losses`: this file computes the policy's token log-probs (`core.scoring`, never full
+float32 logits) and hands them, with the batch's rewards and any extra arrays the method declares, to the policy
+loss registered under the method's name.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import jax
@@ -16,29 +15,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from nsa_jax import losses
-from nsa_jax.train.step import Batch, LossFn
-
-
-def sequence_logprobs(model: nnx.Module, batch: Batch, *, chunk_size: int) -> jax.Array:
-    """log pi(token_t | tokens_<t) for every column of `input_ids`, [B, T] float32 (column 0 is 0)."""
-    hidden = model.hidden_states(batch["input_ids"], attention_mask=batch["attention_mask"])  # [B, T, d]
-    logp = losses.token_logprobs(
-        hidden[:, :-1], model.unembedding(), batch["input_ids"][:, 1:], chunk_size=chunk_size
-    )  # [B, T-1]
-    return jnp.pad(logp, ((0, 0), (1, 0)))
-
-
-@functools.cache
-def make_scorer(graphdef: nnx.GraphDef, *, chunk_size: int) -> Callable[[Any, Batch], jax.Array]:
-    """A jitted `(params, batch) -> logp [B, T]` without gradient: `logp_old` of the policy at the start of an
-    update, and `logp_ref` of the frozen reference model. Cached per model graph, so runs share its compilation."""
-
-    @jax.jit
-    def score(params: Any, batch: Batch) -> jax.Array:
-        model = nnx.merge(graphdef, params)
-        return jax.lax.stop_gradient(sequence_logprobs(model, batch, chunk_size=chunk_size) * batch["loss_mask"])
-
-    return score
+from nsa_jax.train.core.scoring import sequence_logprobs
+from nsa_jax.train.core.step import Batch, LossFn
 
 
 def tis_scaled(logp: jax.Array, logp_old: jax.Array, sampler_logp: jax.Array, cap: float) -> jax.Array:
@@ -60,14 +38,17 @@ def make_policy_loss_fn(
     beta_kl: float = 0.0,
     tis_cap: float = 0.0,
     max_len: int | None = None,
+    batch_kwargs: Mapping[str, str] | None = None,
 ) -> LossFn:
     """The loss_fn of method `name` (a key of `losses.POLICY_LOSSES`) with its knobs.
 
-    The micro-batch must hold whole groups (see `rollout.micro_batch_layout`) and carry `input_ids`,
-    `attention_mask`, `loss_mask`, `rewards` and `logp_old`; plus `logp_ref` when `beta_kl > 0` and
-    `sampler_logp` when `tis_cap > 0`. `max_len` is the `L_max` of "seq-mean-token-sum-norm" aggregation when the
-    knobs do not set it: pass the response budget, because the batch width is not a constant (`Learner` drops
-    padding columns).
+    The micro-batch holds whole groups (the core step guarantees it) and carries `input_ids`, `attention_mask`,
+    `loss_mask`, `rewards` and `logp_old`; plus `logp_ref` when `beta_kl > 0` and `sampler_logp` when
+    `tis_cap > 0`. `batch_kwargs` maps further keyword arguments of the loss to the batch arrays that hold them
+    (BCPG-NSA's `step_ids` / `step_correct`, say): the method declares them, the trainer adds them to its `Batch`
+    (per token or per row), and they reach the loss through sharding, micro-batching and the token-band cut.
+    `max_len` is the `L_max` of "seq-mean-token-sum-norm" aggregation when the knobs do not set it: pass the
+    response budget, because the batch width is not a constant (the update drops padding columns).
     """
     loss = losses.get_policy_loss(name)
     extra = dict(knobs)
@@ -82,7 +63,7 @@ def make_policy_loss_fn(
         logp = sequence_logprobs(model, batch, chunk_size=chunk_size) * mask  # [B, T]
         if tis_cap > 0:
             logp = tis_scaled(logp, batch["logp_old"], batch["sampler_logp"], tis_cap)
-        kwargs = dict(extra)
+        kwargs = {**extra, **{name: batch[key] for name, key in (batch_kwargs or {}).items()}}
         if beta_kl > 0:
             kwargs["logp_ref"] = batch["logp_ref"]
         term, metrics = loss(logp, batch["logp_old"], batch["rewards"], mask, group_size, **kwargs)

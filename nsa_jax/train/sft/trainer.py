@@ -1,7 +1,7 @@
 """Supervised fine-tuning: masked NLL of response tokens (prompt tokens carry no loss).
 
-Used to warm-start the tiny model on the built-in tasks' canonical solutions, and later by RFT (which is SFT on
-the policy's own correct samples).
+Used to warm-start the tiny model on the built-in tasks' canonical solutions. The loop is the core's
+(`core.loop.run`): the `Batcher` is the source, one batch a round.
 """
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from __future__ import annotations
 import jax
 import ml_collections
 from flax import nnx
+from jax.sharding import Mesh
 
 from nsa_jax import losses, models, parallel
-from nsa_jax.train import data as data_lib
-from nsa_jax.train.evaluate import evaluate, format_table
-from nsa_jax.train.loop import fit, run_dir
-from nsa_jax.train.policy import export_policy, load_policy, model_dir, set_params
-from nsa_jax.train.step import Batch
+from nsa_jax.train.core import Engine, LossFn, export_policy, load_policy, model_dir, run, run_dir
+from nsa_jax.train.core.step import Batch
+from nsa_jax.train.sft import data as data_lib
+from nsa_jax.train.sft.evaluate import evaluate, format_table
 
 
 def nll_loss(model: nnx.Module, batch: Batch, rng: jax.Array, *, chunk_size: int):
@@ -40,6 +40,16 @@ def sft_pairs(config: ml_collections.ConfigDict) -> list[tuple[str, str]]:
     return data_lib.task_pairs(d.task, d.num_examples, seed=d.seed, difficulty=d.difficulty or None)
 
 
+def fit(
+    config: ml_collections.ConfigDict, model: nnx.Module, loss_fn: LossFn, data: data_lib.Batcher, mesh: Mesh
+) -> Engine:
+    """Trains `model` for `config.max_steps` steps of `loss_fn` on `data`, resuming from the latest checkpoint in
+    the run directory; returns the engine (`engine.policy()` is the trained model)."""
+    engine = Engine.from_config(config, model, mesh, loss_fn, total_steps=config.max_steps)
+    run(config, engine, data, rounds=config.max_steps, desc=config.trainer, log_every=config.log_every)
+    return engine
+
+
 def train(config: ml_collections.ConfigDict) -> nnx.Module:
     """Loads the policy and data (failing before anything is written), fits, exports; returns the trained model."""
     pairs = sft_pairs(config)
@@ -48,13 +58,11 @@ def train(config: ml_collections.ConfigDict) -> nnx.Module:
     rows = data_lib.tokenize(pairs, tokenizer, config.data.seq_len)
     batcher = data_lib.Batcher(rows, config.batch_size, config.data.seed)
     mesh = parallel.make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
-    model = load_policy(config, mesh, path)
 
     def loss_fn(m, batch, rng):
         return nll_loss(m, batch, rng, chunk_size=config.logprob_chunk_size)
 
-    state = fit(config, model, loss_fn, batcher, mesh)
-    set_params(model, state.params)
+    model = fit(config, load_policy(config, mesh, path), loss_fn, batcher, mesh).policy()
     if config.export.enabled:
         export_policy(model, run_dir(config, "export"), tokenizer_from=path)
     if config.eval.enabled:

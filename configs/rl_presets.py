@@ -1,4 +1,5 @@
-"""Shared defaults of the online RL configs (`configs/rl_tiny.py`, `configs/rl_qwen2_5_1_5b.py`, `configs/demo.py`).
+"""Method presets and shared defaults of the online RL configs (`configs/rl_tiny.py`, `configs/rl_qwen2_5_1_5b.py`,
+`configs/demo.py`): experiment settings, so they live with the configs, not in the library.
 
 `rl_defaults` adds the `rl` block and the RL evaluation knobs to a `configs/base.py` config; each method's config
 then sets `rl.loss` and its knobs (`rl.loss_kwargs`). `miniature` is the 2-core-CPU scale of the built-in task

@@ -1,1 +1,0 @@
-"""nsa_jax.judges."""

@@ -1,0 +1,125 @@
+"""A training batch on the host, and the statistics of a batch that trainers and reports share.
+
+`Batch` keeps per-token and per-row arrays apart, because they travel differently: per-token arrays (`[B, T]`,
+column `t` aligned with `input_ids[:, t]`) are cut with the token band, per-row arrays (`[B, ...]`: rewards, step
+labels `[B, S]`, reference log-prob sums) never are. Both are sharded and micro-batched over rows by the train step.
+A method that needs more inputs for its loss adds them with `with_tokens` / `with_rows` and reads them by name.
+
+Batches are group-major (ALGORITHMS.md section 0): rows `q*G .. q*G+G-1` are the responses to prompt `q`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    """Host arrays of one group-major batch.
+
+    tokens: per-token arrays `[B, T]` aligned with `input_ids` (which is one of them, with `attention_mask`).
+    rows: per-row arrays `[B, ...]`.
+    group_size: G, responses per prompt (1 for data without groups, such as SFT).
+    """
+
+    tokens: Mapping[str, np.ndarray]
+    rows: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    group_size: int = 1
+
+    def __post_init__(self):
+        both = set(self.tokens) & set(self.rows)
+        if both:
+            raise ValueError(f"batch arrays {sorted(both)} are declared both per token and per row")
+        width = self.tokens["input_ids"].shape
+        for name, value in {**self.tokens, **self.rows}.items():
+            if value.shape[0] != width[0]:
+                raise ValueError(f"batch array {name!r} has {value.shape[0]} rows, input_ids has {width[0]}")
+        for name, value in self.tokens.items():
+            if value.shape[:2] != width:
+                raise ValueError(f"per-token array {name!r} has shape {value.shape}, input_ids {width}")
+        if width[0] % self.group_size:
+            raise ValueError(f"{width[0]} rows do not form whole groups of group_size={self.group_size}")
+
+    def __len__(self) -> int:
+        return self.tokens["input_ids"].shape[0]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array by name: what the train step and the loss read."""
+        return {**self.tokens, **self.rows}
+
+    def with_tokens(self, **arrays: np.ndarray) -> Batch:
+        return dataclasses.replace(self, tokens={**self.tokens, **arrays})
+
+    def with_rows(self, **arrays: np.ndarray) -> Batch:
+        return dataclasses.replace(self, rows={**self.rows, **arrays})
+
+    def take(self, index: np.ndarray) -> dict[str, np.ndarray]:
+        """The arrays of rows `index` (host dict, ready for the train step)."""
+        return {k: v[index] for k, v in self.arrays().items()}
+
+    def cut(self, cols: slice) -> Batch:
+        """Only columns `cols` of the per-token arrays; per-row arrays unchanged."""
+        return dataclasses.replace(self, tokens={k: v[:, cols] for k, v in self.tokens.items()})
+
+
+def group_outcomes(rewards: np.ndarray, group_size: int) -> dict[str, float]:
+    """Exact shares of all-wrong and all-right groups (the groups GRPO learns nothing from) and the mean reward."""
+    correct = np.asarray(rewards).reshape(-1, group_size) > 0.5  # [Q, G]
+    return {
+        "reward": float(correct.mean()),
+        "all_wrong_frac": float((~correct.any(axis=1)).mean()),
+        "all_right_frac": float(correct.all(axis=1).mean()),
+    }
+
+
+def homogeneous_groups(rewards: np.ndarray, group_size: int) -> np.ndarray:
+    """[B] bool, True on the rows of groups whose responses are all right or all wrong."""
+    correct = np.asarray(rewards).reshape(-1, group_size) > 0.5
+    same = correct.all(axis=1) | ~correct.any(axis=1)
+    return np.repeat(same, group_size)
+
+
+def mismatch_stats(logp_old: np.ndarray, sampler_logp: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """Mean / max / min over response tokens of `exp(trainer logp - sampler logp)` (1 when both agree)."""
+    on = mask > 0
+    if not on.any():
+        return {"mismatch_ratio_mean": 1.0, "mismatch_ratio_max": 1.0, "mismatch_ratio_min": 1.0}
+    ratio = np.exp(np.clip(logp_old[on] - sampler_logp[on], -20.0, 20.0))
+    return {
+        "mismatch_ratio_mean": float(ratio.mean()),
+        "mismatch_ratio_max": float(ratio.max()),
+        "mismatch_ratio_min": float(ratio.min()),
+    }
+
+
+def width_quantum(width: int, max_widths: int = 8) -> int:
+    """Step by which `used_columns` rounds widths: a multiple of 8 with at most `max_widths` steps up to
+    `width`, so a run compiles its train step for at most that many shapes."""
+    return 8 * -(-width // (8 * max_widths))
+
+
+def used_columns(attention_mask: np.ndarray, quantum: int) -> slice:
+    """The columns of a batch that hold a token in some row, widened to a multiple of `quantum`.
+
+    Prompts are left-padded to `max_prompt_len` and responses right-padded to `max_new_tokens`, so the tokens of a
+    batch sit in one contiguous band of columns; everything outside it is padding in every row, and dropping it
+    changes no log-prob (positions come from the mask) and no loss (the columns hold no response token). The band
+    is widened leftwards (rightwards at the left edge) to a multiple of `quantum`, never past the array.
+    """
+    width = attention_mask.shape[1]
+    used = np.flatnonzero(attention_mask.any(axis=0))
+    if used.size == 0:
+        return slice(0, width)
+    lo, hi = int(used[0]), int(used[-1]) + 1
+    keep = min(width, -(-(hi - lo) // quantum) * quantum)
+    lo = max(0, min(lo, hi - keep))
+    return slice(lo, lo + keep)
+
+
+def token_band(batch: Batch) -> Batch:
+    """`batch` cut to the band of columns that hold tokens (`used_columns`, at most 8 widths per full width)."""
+    mask = batch.tokens["attention_mask"]
+    return batch.cut(used_columns(mask, width_quantum(mask.shape[1])))

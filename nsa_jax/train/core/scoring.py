@@ -1,0 +1,63 @@
+"""Scoring: token and sequence log-probs of a batch under any parameters, without gradient.
+
+One module serves every trainer: the RL update's `logp_old` pass and the frozen reference (`logp_ref`) now; DPO's
+reference sums and the judges next. Log-probs come from the final hidden states and the unembedding through
+`losses.token_logprobs`, so `[B, T, V]` float32 logits never exist.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh
+
+from nsa_jax import losses, parallel
+from nsa_jax.train.core.step import Batch, device_batch
+
+
+def sequence_logprobs(model: nnx.Module, batch: Batch, *, chunk_size: int) -> jax.Array:
+    """log pi(token_t | tokens_<t) for every column of `input_ids`, [B, T] float32 (column 0 is 0)."""
+    hidden = model.hidden_states(batch["input_ids"], attention_mask=batch["attention_mask"])  # [B, T, d]
+    logp = losses.token_logprobs(
+        hidden[:, :-1], model.unembedding(), batch["input_ids"][:, 1:], chunk_size=chunk_size
+    )  # [B, T-1]
+    return jnp.pad(logp, ((0, 0), (1, 0)))
+
+
+@functools.cache
+def make_scorer(graphdef: nnx.GraphDef, *, chunk_size: int) -> Callable[[Any, Batch], jax.Array]:
+    """A jitted `(params, batch) -> logp * loss_mask [B, T]` without gradient. Cached per model graph, so runs
+    (and the policy and its reference, which share a graph) share its compilation."""
+
+    @jax.jit
+    def score(params: Any, batch: Batch) -> jax.Array:
+        model = nnx.merge(graphdef, params)
+        return jax.lax.stop_gradient(sequence_logprobs(model, batch, chunk_size=chunk_size) * batch["loss_mask"])
+
+    return score
+
+
+def score_tokens(
+    graphdef: nnx.GraphDef,
+    params: Any,
+    tokens: Mapping[str, np.ndarray],
+    *,
+    mesh: Mesh,
+    rows: int,
+    chunk_size: int,
+) -> np.ndarray:
+    """Host log-probs `[B, T]` (0 off `loss_mask`) of `params` on `input_ids` / `attention_mask` / `loss_mask`,
+    `rows` rows at a time (the unit the train step shards over the devices)."""
+    score = make_scorer(graphdef, chunk_size=chunk_size)
+    names = ("input_ids", "attention_mask", "loss_mask")
+    shardings = {k: parallel.batch_sharding(mesh, 2) for k in names}
+    chunks = []
+    for start in range(0, len(tokens["input_ids"]), rows):
+        chunks.append(score(params, device_batch({k: tokens[k][start : start + rows] for k in names}, shardings)))
+    return np.concatenate(jax.device_get(chunks))

@@ -1,0 +1,190 @@
+"""Online RL trainer (`config.trainer = "rl"`): sample, reward, update, evaluate, on the core's one loop.
+
+Each round is one rollout: `Q = rl.prompts_per_rollout` training problems (a seeded draw from a fixed pool, so a
+resumed run sees the same prompts), `G = rl.group_size` responses each from the in-JAX sampler, scored by the reward
+function (the task's verifier); then `RLUpdate` turns it into the PPO epochs of mini-batch steps with the loss
+registered under `rl.loss`. GRPO, Dr.GRPO, LENS, NSR, PSR, W-REINFORCE, NGRPO and RFT differ only in `rl.loss` and
+`rl.loss_kwargs` (RFT's loss keeps the correct responses and is token NLL on them: sample, keep correct, SFT).
+Held-out pass@k by difficulty runs before the first rollout and every `eval.every` rollouts. Checkpoints are taken
+between rollouts (`checkpoint.every` counts rollouts) and resumed automatically.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+from flax import nnx
+
+from nsa_jax import models, parallel, rollouts, tasks
+from nsa_jax.train.core import Engine, Round, export_policy, load_policy, model_dir, run, run_dir
+from nsa_jax.train.rl import heldout
+from nsa_jax.train.rl.update import RLUpdate, make_engine, steps_per_rollout
+from nsa_jax.train.sft.data import format_prompt
+
+# How a problem's text becomes the prompt the policy sees, by `rl.prompt_format`.
+PROMPT_FORMATS: dict[str, Callable[[Any], Callable[[str], str]]] = {
+    "plain": lambda tokenizer: format_prompt,
+    "chat": lambda tokenizer: functools.partial(tasks.chat_prompt, tokenizer=tokenizer, style="hash"),  # GSM8K
+    "chat-boxed": lambda tokenizer: functools.partial(tasks.chat_prompt, tokenizer=tokenizer, style="boxed"),  # MATH
+}
+# The run's summary: means over rollouts of these per-rollout metrics (exact shares of the whole rollout).
+OUTCOMES = ("reward", "all_wrong_frac", "all_right_frac")
+
+
+def make_task(config: ml_collections.ConfigDict) -> Any:
+    """The task `data.task`; file-backed tasks ("gsm8k", "math") read `data.dir`."""
+    if config.data.task in ("gsm8k", "math"):
+        if not config.data.dir:
+            raise FileNotFoundError(f"data.task={config.data.task!r} needs data.dir (a local JSONL folder)")
+        return tasks.get_task(config.data.task, source_dir=config.data.dir)
+    return tasks.get_task(config.data.task)
+
+
+def rollout_problems(pool: list[tasks.Problem], index: int, count: int, seed: int) -> list[tasks.Problem]:
+    """The problems of rollout `index`: a function of `(seed, index)` only, so resuming replays the same ones."""
+    picked = np.random.default_rng([seed, index]).choice(len(pool), size=count, replace=len(pool) < count)
+    return [pool[i] for i in picked]
+
+
+class RLRun:
+    """One RL run's pieces, and the loop's `Source`: round `index` samples rollout `index` with the engine's
+    current policy and returns its update steps."""
+
+    def __init__(self, config: ml_collections.ConfigDict, reward_fn: rollouts.RewardFn | None = None):
+        rl = config.rl
+        if rl.prompt_format not in PROMPT_FORMATS:
+            raise ValueError(f"rl.prompt_format={rl.prompt_format!r} is not one of {sorted(PROMPT_FORMATS)}")
+        self.config = config
+        self.path = model_dir(config)
+        self.tokenizer = models.load_tokenizer(self.path)
+        self.prompt_fn = PROMPT_FORMATS[rl.prompt_format](self.tokenizer)
+        self.task = make_task(config)
+        self.reward_fn = reward_fn or rollouts.verifier_reward(self.task, deadline_s=rl.verify_deadline_s)
+        levels = rl.train_difficulties or (config.data.difficulty,)
+        self.pool = heldout.problems_by_level(
+            self.task, "train", levels, config.data.num_examples // len(levels), config.data.seed
+        )
+        self.mesh = parallel.make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
+        model = load_policy(config, self.mesh, self.path)
+        self.engine = make_engine(config, model, self.mesh, total_steps=rl.num_rollouts * steps_per_rollout(config))
+        self.update = RLUpdate(config, self.engine)
+        self.eval_problems = (
+            heldout.problems_by_level(
+                self.task, "test", config.eval.difficulties, config.eval.num_problems, config.eval.seed
+            )
+            if config.eval.enabled
+            else []
+        )
+        self.sample_kwargs = {"max_prompt_len": rl.max_prompt_len, "mesh": self.mesh}
+
+    def rollout(self, index: int) -> rollouts.Rollout:
+        rl = self.config.rl
+        return rollouts.collect(
+            self.engine.policy(),
+            self.tokenizer,
+            rollout_problems(self.pool, index, rl.prompts_per_rollout, self.config.data.seed),
+            group_size=rl.group_size,
+            prompt_fn=self.prompt_fn,
+            reward_fn=self.reward_fn,
+            key=jax.random.fold_in(jax.random.PRNGKey(self.config.seed), index),
+            max_new_tokens=rl.max_new_tokens,
+            temperature=rl.temperature,
+            top_k=rl.top_k,
+            top_p=rl.top_p,
+            **self.sample_kwargs,
+        )
+
+    def round(self, index: int, engine: Engine) -> Round:
+        clock = time.perf_counter()
+        batch = self.rollout(index)
+        sampled = time.perf_counter() - clock
+        round_ = self.update.round(batch.batch(), engine, seed=self.config.seed * 1_000_003 + index)
+        round_.metrics.update(
+            rollouts.group_outcomes(batch.rewards, batch.group_size),
+            response_tokens=float(batch.loss_mask.sum(axis=1).mean()),
+            **{"time/rollout_s": sampled},
+        )
+        return round_
+
+    def data_state(self, index: int) -> dict[str, Any]:
+        """What decides the prompts of every rollout: a resume with different values would replay other prompts."""
+        c, rl = self.config, self.config.rl
+        return {
+            "rollout": index,
+            "seed": c.data.seed,
+            "task": c.data.task,
+            "pool": c.data.num_examples,
+            "levels": list(rl.train_difficulties or (c.data.difficulty,)),
+            "prompts": rl.prompts_per_rollout,
+            "group_size": rl.group_size,
+        }
+
+    def evaluate(self) -> dict[str, float]:
+        e = self.config.eval
+        return heldout.evaluate(
+            self.engine.policy(),
+            self.tokenizer,
+            self.eval_problems,
+            samples=e.samples,
+            ks=e.ks,
+            batch_size=e.batch_size,
+            key=jax.random.PRNGKey(e.seed),
+            prompt_fn=self.prompt_fn,
+            reward_fn=self.reward_fn,
+            max_new_tokens=e.max_new_tokens,
+            temperature=e.temperature,
+            **self.sample_kwargs,
+        )
+
+
+def summarize(history: list[dict[str, float]]) -> dict[str, float]:
+    """The run's summary from its whole history: the mean over rollouts of each of `OUTCOMES` (`mean_<name>`), the
+    held-out evaluation before the first rollout (`start/<metric>`) and the last one (`<metric>`)."""
+    rounds = [r for r in history if r["step"] > 0 and "reward" in r]
+    summary = {f"mean_{k}": float(np.mean([r[k] for r in rounds])) for k in OUTCOMES} if rounds else {}
+    evals = [r for r in history if any(k.startswith("eval/") for k in r)]
+    if evals and evals[0]["step"] == 0:
+        summary.update({f"start/{k[5:]}": v for k, v in evals[0].items() if k.startswith("eval/")})
+    if evals:
+        summary.update({k[5:]: v for k, v in evals[-1].items() if k.startswith("eval/")})
+    return summary
+
+
+def train(config: ml_collections.ConfigDict) -> nnx.Module:
+    """The trainer registered as "rl": `train_and_report` without the summary."""
+    return train_and_report(config)[0]
+
+
+def train_and_report(config: ml_collections.ConfigDict) -> tuple[nnx.Module, dict[str, float]]:
+    """Runs `rl.num_rollouts` rollout/update rounds; returns the trained policy and the run's summary
+    (`summarize`), also written to `<workdir>/eval_rl.json`. Metrics of every rollout go to
+    `<workdir>/metrics/metrics.jsonl`. A resumed or repeated run reports the same summary as an uninterrupted one:
+    it is computed from the history the checkpoints carry."""
+    job = RLRun(config)
+    e = config.eval
+    history = run(
+        config,
+        job.engine,
+        job,
+        rounds=config.rl.num_rollouts,
+        desc=config.rl.loss,
+        evaluate=job.evaluate if e.enabled else None,
+        eval_every=e.every,
+    )
+    summary = summarize(history)
+    if parallel.is_main_process():
+        os.makedirs(config.workdir, exist_ok=True)
+        with open(os.path.join(config.workdir, "eval_rl.json"), "w", encoding="utf-8") as f:
+            json.dump({"method": config.rl.loss, "rollouts": config.rl.num_rollouts, **summary}, f, indent=2)
+    model = job.engine.policy()
+    if config.export.enabled:
+        export_policy(model, run_dir(config, "export"), tokenizer_from=job.path)
+    return model, summary

@@ -1,0 +1,109 @@
+"""The optimisation side of online RL: one rollout -> the round of mini-batch steps the core loop runs.
+
+`RLUpdate.round(batch, engine, seed)` does, in order:
+1. cuts the batch to the band of columns that hold tokens (prompts are left-padded and responses right-padded to
+   fixed budgets; the band is rounded to one of at most 8 widths, so the step compiles at most 8 times);
+2. one no-grad scoring pass of the current policy: `logp_old` (so the first step's PPO ratio is exactly 1) and,
+   with a reference model, `logp_ref` (`core.scoring`);
+3. the sampler/trainer mismatch statistics of `exp(logp_old - sampler_logp)` on response tokens (a sampler that
+   computes different numbers than the trainer makes on-policy RL silently off-policy);
+4. optionally drops homogeneous groups (DAPO dynamic sampling, arXiv 2503.14476; off by default because LENS
+   learns from all-wrong groups): their tokens leave the loss mask, so they enter no sum or token count;
+5. `ppo_epochs` passes over the rollout, each cut into mini-batches of whole groups (`config.batch_size` rows, one
+   train step each; the core step keeps whole groups in each of its `config.micro_batch_size` micro-batches).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ml_collections
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import Mesh
+
+from nsa_jax.rollouts import Batch, homogeneous_groups, mismatch_stats, token_band
+from nsa_jax.train.core import Engine, Round, score_tokens
+from nsa_jax.train.rl.loss import make_policy_loss_fn
+
+
+def steps_per_rollout(config: ml_collections.ConfigDict) -> int:
+    """Optimiser steps taken on each rollout: `ppo_epochs * (Q * G / batch_size)`."""
+    rows = config.rl.prompts_per_rollout * config.rl.group_size
+    if rows % config.batch_size or config.batch_size % config.rl.group_size:
+        raise ValueError(
+            f"batch_size={config.batch_size} must be a multiple of rl.group_size={config.rl.group_size} and divide "
+            f"the {rows} responses of a rollout (rl.prompts_per_rollout * rl.group_size)"
+        )
+    return config.rl.ppo_epochs * (rows // config.batch_size)
+
+
+def make_engine(
+    config: ml_collections.ConfigDict,
+    model: nnx.Module,
+    mesh: Mesh,
+    *,
+    total_steps: int,
+    tx: optax.GradientTransformation | None = None,
+) -> Engine:
+    """The policy's engine with the loss registered under `rl.loss` and its knobs (`rl.loss_kwargs`)."""
+    rl = config.rl
+    loss_fn = make_policy_loss_fn(
+        rl.loss,
+        rl.loss_kwargs.to_dict(),
+        group_size=rl.group_size,
+        chunk_size=config.logprob_chunk_size,
+        beta_kl=rl.beta_kl,
+        tis_cap=rl.tis_cap,
+        max_len=rl.max_new_tokens,
+    )
+    return Engine.from_config(config, model, mesh, loss_fn, total_steps=total_steps, group_size=rl.group_size, tx=tx)
+
+
+class RLUpdate:
+    """Turns a rollout's `Batch` into the round of train steps of the engine's policy (see the module docstring).
+
+    The frozen reference (for `rl.beta_kl > 0`) is the engine's starting policy, copied before any step.
+    """
+
+    def __init__(self, config: ml_collections.ConfigDict, engine: Engine):
+        self.config = config
+        self.ref_params = engine.initial_params() if config.rl.beta_kl > 0 else None
+
+    def score(self, engine: Engine, params: Any, batch: Batch) -> np.ndarray:
+        """No-grad log-probs [B, T] of `params` on the batch, one mini-batch (`batch_size` rows) at a time."""
+        return score_tokens(
+            engine.graphdef,
+            params,
+            batch.tokens,
+            mesh=engine.mesh,
+            rows=self.config.batch_size,
+            chunk_size=self.config.logprob_chunk_size,
+        )
+
+    def prepare(self, batch: Batch, engine: Engine) -> tuple[Batch, dict[str, float]]:
+        """The full update batch (band cut, `logp_old`, `logp_ref`, the filter applied) and its statistics."""
+        batch = token_band(batch)
+        stats = {"update_width": float(batch.tokens["input_ids"].shape[1])}
+        batch = batch.with_tokens(logp_old=self.score(engine, engine.state.params, batch))
+        if self.ref_params is not None:
+            batch = batch.with_tokens(logp_ref=self.score(engine, self.ref_params, batch))
+        tokens = batch.tokens
+        stats.update(mismatch_stats(tokens["logp_old"], tokens["sampler_logp"], tokens["loss_mask"]))
+        if self.config.rl.filter_homogeneous:
+            drop = homogeneous_groups(batch.rows["rewards"], batch.group_size)
+            batch = batch.with_tokens(loss_mask=tokens["loss_mask"] * ~drop[:, None])
+            stats["filtered_frac"] = float(drop.mean())
+        return batch, stats
+
+    def round(self, batch: Batch, engine: Engine, seed: int) -> Round:
+        """PPO epochs over `batch`: each a seeded permutation of its groups cut into mini-batches of whole groups."""
+        batch, stats = self.prepare(batch, engine)
+        g, rows, mini = batch.group_size, len(batch), self.config.batch_size
+        steps = []
+        for epoch in range(self.config.rl.ppo_epochs):
+            perm = np.random.default_rng([seed, epoch]).permutation(rows // g)
+            order = (perm[:, None] * g + np.arange(g)).reshape(-1)
+            steps += [batch.take(order[start : start + mini]) for start in range(0, rows, mini)]
+        return Round(steps, stats)
