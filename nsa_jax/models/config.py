@@ -35,8 +35,11 @@ class ModelConfig:
     """Hyper-parameters of the decoder-only transformer.
 
     Field names follow Hugging Face's `config.json` so a reader can match them one to one.
-    `rope_scaling` is None (plain RoPE) or a dict with `rope_type` in {"llama3", "linear", "default"} and that
-    type's parameters. `dtype` is the compute dtype, `param_dtype` the storage dtype of the weights; softmax and
+    `rope_scaling` is None (plain RoPE) or a mapping with `rope_type` in {"llama3", "linear", "default"} and that
+    type's parameters, stored as a sorted tuple of `(name, value)` pairs (read it with `rope_scaling_dict`): the
+    config sits in the static part of every compiled program (the model's graph definition), which must hash.
+    `stop_token_ids` are the extra end-of-turn ids of `generation_config.json` (instruct checkpoints end a turn
+    with them), where generation stops as at `eos_token_id`; they are not written back to `config.json`. `dtype` is the compute dtype, `param_dtype` the storage dtype of the weights; softmax and
     RMSNorm always run in float32. `remat` (a key of REMAT_POLICIES) trades recomputation for activation memory in
     the gradient of the cache-free forward; like the dtypes it is a compute choice, not part of `config.json`.
     """
@@ -50,7 +53,7 @@ class ModelConfig:
     num_key_value_heads: int = 2
     head_dim: int = 32
     rope_theta: float = 10000.0
-    rope_scaling: dict | None = None
+    rope_scaling: tuple[tuple[str, Any], ...] | None = None
     rms_norm_eps: float = 1e-6
     tie_word_embeddings: bool = True
     attention_bias: bool = False
@@ -59,6 +62,7 @@ class ModelConfig:
     max_position_embeddings: int = 2048
     bos_token_id: int | None = None
     eos_token_id: int | tuple[int, ...] | None = None
+    stop_token_ids: tuple[int, ...] = ()
     pad_token_id: int | None = None
     initializer_range: float = 0.02
     dtype: Any = jnp.float32
@@ -66,6 +70,12 @@ class ModelConfig:
     remat: str = "none"
 
     def __post_init__(self):
+        # Hashable forms of the values HF gives as dicts and lists (see the class docstring).
+        if isinstance(self.rope_scaling, dict):
+            object.__setattr__(self, "rope_scaling", _frozen(self.rope_scaling))
+        if isinstance(self.eos_token_id, list):
+            object.__setattr__(self, "eos_token_id", tuple(self.eos_token_id))
+        object.__setattr__(self, "stop_token_ids", tuple(self.stop_token_ids))
         if self.model_type not in FAMILY_DEFAULTS:
             raise UnsupportedModelError(
                 f"model_type {self.model_type!r} is not supported; nsa_jax implements {', '.join(SUPPORTED_MODEL_TYPES)}"
@@ -80,11 +90,19 @@ class ModelConfig:
 
     @property
     def eos_ids(self) -> tuple[int, ...]:
+        """Every id generation stops at: `eos_token_id` and `stop_token_ids`."""
         if self.eos_token_id is None:
-            return ()
-        if isinstance(self.eos_token_id, int):
-            return (self.eos_token_id,)
-        return tuple(self.eos_token_id)
+            eos = ()
+        elif isinstance(self.eos_token_id, int):
+            eos = (self.eos_token_id,)
+        else:
+            eos = tuple(self.eos_token_id)
+        return eos + tuple(t for t in self.stop_token_ids if t not in eos)
+
+    @property
+    def rope_scaling_dict(self) -> dict[str, Any]:
+        """`rope_scaling` as a dict ({} for plain RoPE)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.rope_scaling or ()}
 
     def replace(self, **changes) -> ModelConfig:
         return dataclasses.replace(self, **changes)
@@ -145,8 +163,7 @@ class ModelConfig:
     def to_hf(self) -> dict[str, Any]:
         """The `config.json` dict transformers needs to rebuild this architecture."""
         rope_parameters = {"rope_type": "default", "rope_theta": self.rope_theta}
-        if self.rope_scaling:
-            rope_parameters.update(self.rope_scaling)
+        rope_parameters.update(self.rope_scaling_dict)
         eos = list(self.eos_token_id) if isinstance(self.eos_token_id, tuple) else self.eos_token_id
         hf = {
             "architectures": [_ARCHITECTURES[self.model_type]],
@@ -168,13 +185,18 @@ class ModelConfig:
             "pad_token_id": self.pad_token_id,
             # Both layouts, so transformers 4 (rope_theta/rope_scaling) and 5 (rope_parameters) read it alike.
             "rope_theta": self.rope_theta,
-            "rope_scaling": dict(self.rope_scaling) if self.rope_scaling else None,
+            "rope_scaling": self.rope_scaling_dict or None,
             "rope_parameters": rope_parameters,
             "torch_dtype": jnp.dtype(self.param_dtype).name,  # "float32", "bfloat16", "float16"
         }
         if self.model_type == "llama":
             hf.update(attention_bias=self.attention_bias, mlp_bias=self.mlp_bias)
         return hf
+
+
+def _frozen(mapping: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A dict of scalars and lists as a sorted tuple of pairs, lists as tuples (hashable, comparable)."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in mapping.items()))
 
 
 _ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"}

@@ -76,9 +76,20 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def load_config(path: str | os.PathLike, **overrides) -> ModelConfig:
-    """The ModelConfig of a checkpoint directory (raises UnsupportedModelError for other architectures)."""
+    """The ModelConfig of a checkpoint directory (raises UnsupportedModelError for other architectures).
+
+    The end-of-turn ids of `generation_config.json` (Qwen2.5-Instruct's `<|im_end|>`, Llama 3 Instruct's
+    `<|eot_id|>`), when the directory has one, become `stop_token_ids`: generation stops there too.
+    """
     file = checkpoint_dir(path) / CONFIG_FILE
     hf = read_json(file)
+    generation = checkpoint_dir(path) / "generation_config.json"
+    if generation.is_file() and "stop_token_ids" not in overrides:
+        eos = read_json(generation).get("eos_token_id")
+        ids = [eos] if isinstance(eos, int) else eos or []
+        if not all(isinstance(i, int) for i in ids):
+            raise CheckpointError(f"{generation}: eos_token_id must be an int or a list of ints, got {eos!r}")
+        overrides["stop_token_ids"] = tuple(ids)
     try:
         return ModelConfig.from_hf(hf, source=str(file), **overrides)
     except KeyError as e:

@@ -106,7 +106,7 @@ def rope_inv_freq(cfg: ModelConfig) -> jax.Array:
     """Inverse frequencies [head_dim/2] of RoPE with the config's theta and scaling (llama3 or linear)."""
     dim = cfg.head_dim
     inv_freq = 1.0 / (cfg.rope_theta ** (jnp.arange(0, dim, 2, dtype=jnp.float32) / dim))
-    scaling = cfg.rope_scaling or {}
+    scaling = cfg.rope_scaling_dict
     kind = scaling.get("rope_type", "default")
     if kind == "linear":
         return inv_freq / scaling["factor"]

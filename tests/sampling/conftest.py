@@ -30,13 +30,25 @@ def _pair(family: str, eos: int | None, vocab: int):
     from nsa_jax import models
     from nsa_jax.models import hf_params
 
-    torch.manual_seed({"llama": 0, "qwen2": 1, "qwen3": 2}[family])
+    torch.manual_seed({"llama": 0, "qwen2": 1, "qwen3": 2, "llama3": 3}[family])
     config_class = {
         "llama": transformers.LlamaConfig,
+        "llama3": transformers.LlamaConfig,
         "qwen2": transformers.Qwen2Config,
         "qwen3": transformers.Qwen3Config,
     }[family]
-    hf_config = config_class(**{**SIZES, "vocab_size": vocab}, eos_token_id=eos, tie_word_embeddings=family != "llama")
+    extra = {}
+    if family == "llama3":  # Llama 3.1-style rope scaling, short original context so every frequency band occurs
+        extra["rope_scaling"] = {
+            "rope_type": "llama3",
+            "factor": 8.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 16,
+        }
+    hf_config = config_class(
+        **{**SIZES, "vocab_size": vocab}, eos_token_id=eos, tie_word_embeddings=not family.startswith("llama"), **extra
+    )
     hf = transformers.AutoModelForCausalLM.from_config(hf_config).eval()
     with torch.no_grad():
         for name, p in hf.named_parameters():
@@ -48,7 +60,8 @@ def _pair(family: str, eos: int | None, vocab: int):
 
 @pytest.fixture(scope="session")
 def tiny_pair():
-    """tiny_pair(family, eos=None, vocab=64) -> (transformers model, nsa_jax model) with identical weights."""
+    """tiny_pair(family, eos=None, vocab=64) -> (transformers model, nsa_jax model) with identical weights; family
+    "llama", "llama3" (llama3 rope scaling), "qwen2" or "qwen3"."""
 
     def make(family: str = "llama", eos: int | None = None, vocab: int = SIZES["vocab_size"]):
         return _pair(family, eos, vocab)

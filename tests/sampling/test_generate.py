@@ -110,3 +110,22 @@ def test_buckets_round_up():
     assert [explicit.round_up(n) for n in (1, 9, 64, 65)] == [8, 24, 64, 65]
     with pytest.raises(ValueError, match="ascending"):
         sampling.Buckets(sizes=(24, 8))
+
+
+def test_generation_config_eos_ids_stop_generation(tiny_pair, tmp_path):
+    """An instruct checkpoint ends its turn with ids from generation_config.json, not config.json: generation stops
+    there too (and config.json written back keeps its own eos_token_id)."""
+    from nsa_jax import models
+
+    _, model = tiny_pair("llama")
+    free = sampling.generate(model, PROMPTS, max_new_tokens=12, key=jax.random.key(0), greedy=True)
+    end_of_turn = int(np.asarray(free.tokens)[0, 4])  # a token row 0 emits mid-way when nothing stops it
+    models.save_pretrained(model, tmp_path / "ckpt")
+    (tmp_path / "ckpt" / "generation_config.json").write_text(f'{{"eos_token_id": [{end_of_turn}]}}')
+    loaded = models.from_pretrained(tmp_path / "ckpt")
+    assert end_of_turn in loaded.config.eos_ids
+    out = sampling.generate(loaded, PROMPTS, max_new_tokens=12, key=jax.random.key(0), greedy=True)
+    tokens, lengths = np.asarray(out.tokens), np.asarray(out.lengths)
+    assert bool(out.stopped[0]) and lengths[0] == 5 and tokens[0, 4] == end_of_turn
+    np.testing.assert_array_equal(tokens[0, :4], np.asarray(free.tokens)[0, :4])
+    assert models.load_config(tmp_path / "ckpt", stop_token_ids=()).eos_ids == model.config.eos_ids

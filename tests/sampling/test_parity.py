@@ -25,7 +25,7 @@ def _hf_greedy(hf, prompt: list[int], eos: int | None) -> list[int]:
     return out[0, len(prompt) :].tolist()
 
 
-@pytest.mark.parametrize("family", ["llama", "qwen2", pytest.param("qwen3", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("family", ["llama", "llama3", "qwen2", pytest.param("qwen3", marks=pytest.mark.slow)])
 def test_greedy_matches_transformers(tiny_pair, family):
     hf, _ = tiny_pair(family)
     free = [_hf_greedy(hf, p, None) for p in PROMPTS]
