@@ -61,6 +61,9 @@ def rl_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.rl.top_p = 1.0  # 1: off
     c.rl.prompt_format = "plain"  # "plain": prompt + newline, as SFT saw it; "chat" / "chat-boxed": chat template
     c.rl.verify_deadline_s = 5.0  # whole-batch deadline of the answer verifier
+    c.rl.verify_warn_timeout_frac = 0.05  # warn on the console when more of a rollout's answers time out
+    c.rl.reward_min = 0.0  # a reward outside [reward_min, reward_max] (or not finite) stops the run, naming the row
+    c.rl.reward_max = 1.0
     c.rl.beta_kl = 0.0  # KL(policy || frozen start policy) coefficient, k3 estimator (GRPO, arXiv 2402.03300)
     c.rl.filter_homogeneous = False  # DAPO dynamic-sampling filter (arXiv 2503.14476); off: LENS uses those groups
     c.rl.tis_cap = 0.0  # truncated importance sampling of sampler/trainer mismatch (Yao et al. 2025); 0 = off

@@ -1,6 +1,12 @@
-"""Mesh construction, the logical-axis -> mesh-axis table, and multi-host initialisation."""
+"""Mesh construction, the logical-axis -> mesh-axis table, multi-host initialisation and host-side collectives."""
 
-from nsa_jax.parallel.distributed import initialize, is_main_process
+from nsa_jax.parallel.distributed import (
+    broadcast_from_main,
+    initialize,
+    is_main_process,
+    main_process_first,
+    to_host,
+)
 from nsa_jax.parallel.mesh import (
     BATCH_AXES,
     LOGICAL_RULES,
@@ -10,6 +16,7 @@ from nsa_jax.parallel.mesh import (
     make_mesh,
     mesh_shape,
     param_shardings,
+    replicated_against_rules,
     shard_model,
 )
 
@@ -18,11 +25,15 @@ __all__ = [
     "LOGICAL_RULES",
     "MESH_AXES",
     "batch_sharding",
+    "broadcast_from_main",
     "initialize",
     "is_main_process",
     "logical_to_spec",
+    "main_process_first",
     "make_mesh",
     "mesh_shape",
     "param_shardings",
+    "replicated_against_rules",
     "shard_model",
+    "to_host",
 ]

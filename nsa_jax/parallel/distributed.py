@@ -9,8 +9,12 @@ cluster itself; on a single machine it does nothing.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 import jax
+import numpy as np
+from jax.experimental import multihost_utils
 
 _AUTO_ENV = ("TPU_WORKER_HOSTNAMES", "MEGASCALE_COORDINATOR_ADDRESS", "SLURM_JOB_ID")
 
@@ -44,3 +48,29 @@ def initialize(
 def is_main_process() -> bool:
     """Only process 0 writes metrics, checkpoints' extra files and exports."""
     return jax.process_index() == 0
+
+
+def main_process_first(name: str, fn: Callable[[], Any]) -> None:
+    """Runs `fn` on process 0 while every other process waits at the barrier `name`: for steps that write shared
+    storage once (the built-in model's files, TFDS preparation). Every process must call it, whatever it sees on
+    disk, so that all of them reach the barrier."""
+    if is_main_process():
+        fn()
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(name)
+
+
+def to_host(tree: Any) -> Any:
+    """Host numpy copies of the arrays in `tree`, whole on every process: under `jax.distributed` a batch-sharded
+    global array is not readable by one host, so it is gathered; on one process this is `jax.device_get`."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def broadcast_from_main(tree: Any) -> Any:
+    """Process 0's value of `tree` (numpy arrays) on every process: results computed once, such as rewards from a
+    verifier with wall-clock deadlines, which could differ between processes."""
+    if jax.process_count() == 1:
+        return tree
+    return jax.tree.map(np.asarray, multihost_utils.broadcast_one_to_all(tree))

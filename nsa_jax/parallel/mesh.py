@@ -85,6 +85,26 @@ def param_shardings(model: nnx.Module, mesh: Mesh, rules=LOGICAL_RULES) -> nnx.S
     return jax.tree.map(one, state, is_leaf=lambda x: isinstance(x, nnx.Variable))
 
 
+def replicated_against_rules(model: nnx.Module, mesh: Mesh, rules=LOGICAL_RULES) -> list[str]:
+    """The parameter dimensions the table assigns to mesh axes of size > 1 that do not divide them, so they are
+    replicated there instead, as `"path: name=size over axis=size"` lines (at 7B an unexpected one is the
+    difference between fitting and running out of memory)."""
+    table = dict(rules)
+    out = []
+    for path, var in nnx.to_flat_state(nnx.state(model, nnx.Param)):
+        axes = var.get_metadata().get("axes") or ()
+        for name, dim in zip(axes, np.shape(var[...])):
+            target = table.get(name) if name else None
+            mesh_axes = [
+                a for a in ((target,) if isinstance(target, str) else target or ()) if mesh.shape.get(a, 1) > 1
+            ]
+            size = math.prod(mesh.shape[a] for a in mesh_axes)
+            if mesh_axes and dim % size:
+                where = " x ".join(f"{a}={mesh.shape[a]}" for a in mesh_axes)
+                out.append(f"{'.'.join(map(str, path))}: {name}={dim} over {where}")
+    return out
+
+
 def shard_model(model: nnx.Module, mesh: Mesh, rules=LOGICAL_RULES) -> nnx.Module:
     """Moves the model's parameters onto the mesh in place, by the table; returns the model."""
     state = nnx.state(model, nnx.Param)

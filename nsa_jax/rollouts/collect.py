@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from nsa_jax import sampling, tasks
+from nsa_jax import parallel, sampling, tasks
 from nsa_jax.rollouts.batch import Batch
 from nsa_jax.rollouts.rewards import RewardFn
 
@@ -99,7 +99,7 @@ def sample_responses(
         pad_id=pad_id,
         mesh=mesh,
     )
-    out = jax.device_get(out)
+    out = parallel.to_host(out)  # every process holds the whole rollout (the batch is split over all devices)
     tokens, resp_mask = np.asarray(out.tokens, np.int32), np.asarray(out.mask, np.int32)  # [B, N]
     prompt_ids, prompt_mask = np.repeat(ids, n, axis=0), np.repeat(mask, n, axis=0)  # [B, P]
     zeros = np.zeros(prompt_ids.shape, np.float32)
@@ -123,13 +123,17 @@ def collect(
     **sample_kwargs: Any,
 ) -> Rollout:
     """Samples `group_size` responses to each problem and scores them with `reward_fn` (for instance
-    `rewards.verifier_reward(task)`)."""
+    `rewards.verifier_reward(task)`). Under `jax.distributed` the reward function runs on process 0 only and its
+    rewards are broadcast: a verifier with wall-clock deadlines could otherwise score differently on each process."""
     arrays, responses = sample_responses(
         model, tokenizer, [prompt_fn(p.prompt) for p in problems], n=group_size, **sample_kwargs
     )
     repeated = [p for p in problems for _ in range(group_size)]
-    rewards = np.asarray(reward_fn(repeated, responses), np.float32)
-    if rewards.shape != (len(responses),):
-        raise ValueError(f"reward_fn returned shape {rewards.shape} for {len(responses)} responses")
+    rewards = np.zeros(len(responses), np.float32)
+    if parallel.is_main_process():
+        rewards = np.asarray(reward_fn(repeated, responses), np.float32)
+        if rewards.shape != (len(responses),):
+            raise ValueError(f"reward_fn returned shape {rewards.shape} for {len(responses)} responses")
+    rewards = parallel.broadcast_from_main(rewards)
     difficulty = np.repeat(np.array([p.difficulty for p in problems], np.int32), group_size)
     return Rollout(**arrays, rewards=rewards, difficulty=difficulty, responses=responses, group_size=group_size)

@@ -8,11 +8,15 @@ a worker that dies mid-job is counted as a crash. The caller is never blocked mu
 
 Workers run in a temporary working directory (removed on close) with an address-space limit, ignore SIGINT (Ctrl-C belongs to
 the trainer), and are started with the ``forkserver`` method (never ``fork``: the parent may hold JAX threads), with
-the given modules preloaded in the fork server so a replacement worker is ready in milliseconds.
+the given modules preloaded in the fork server so a replacement worker is ready in milliseconds. Workers never run
+the caller's ``__main__``: multiprocessing would re-run the caller's script in every worker (so an unguarded script
+calls the verifier from inside its own workers, and a script read from stdin cannot be re-run at all), but the
+worker needs nothing from it, so the pool starts its processes with the main module hidden.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import multiprocessing as mp
@@ -20,9 +24,11 @@ import os
 import pickle
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
+import types
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +65,20 @@ class _Worker:
 class _Batch:
     results: list[tuple[str, Any]]
     pending: deque = field(default_factory=deque)
+
+
+@contextlib.contextmanager
+def _main_module_hidden():
+    """While a worker (or the fork server) starts, ``__main__`` is an empty module: multiprocessing then sends the
+    child no main script to re-import, as for an interactive session. Nothing the worker runs lives in ``__main__``
+    (its target and jobs are named by module), so scripts, stdin, notebooks and pytest all get the same workers."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 def _worker_main(conn: Connection, workdir: str, preload: Sequence[str], memory_limit: int | None) -> None:
@@ -130,7 +150,8 @@ class WorkerPool:
             daemon=True,
             name="nsa_jax-verifier",
         )
-        process.start()
+        with _main_module_hidden():
+            process.start()
         child.close()
         return _Worker(process=process, conn=parent)
 

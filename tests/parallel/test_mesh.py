@@ -41,3 +41,23 @@ def test_sharded_forward_equals_unsharded():
     )
     assert out.sharding.spec[0] == ("data", "fsdp")
     np.testing.assert_allclose(np.asarray(out), ref, atol=1e-5)
+
+
+def test_parameters_replicated_against_their_rule_are_named():
+    """vocab 62 and 2 KV heads do not divide tensor=4, so those dimensions stay replicated: the report names
+    each one with both sizes; the hidden size 32 splits over fsdp=2 and is not reported."""
+    cfg = models.ModelConfig(
+        vocab_size=62,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        tie_word_embeddings=True,
+    )
+    lines = parallel.replicated_against_rules(models.init_model(cfg, seed=0), parallel.make_mesh(1, 2, 4))
+    assert any("vocab=62 over tensor=4" in line for line in lines), lines
+    assert any("k_proj" in line and "kv_heads=2 over tensor=4" in line for line in lines), lines
+    assert not any("embed=" in line or "mlp=" in line or "heads=4" in line for line in lines), lines
+    assert parallel.replicated_against_rules(models.init_model(cfg, seed=0), parallel.make_mesh(1, 8, 1)) == []

@@ -92,3 +92,13 @@ def test_width_quantum_bounds_the_number_of_widths(width):
     assert q % 8 == 0
     widths = {min(width, -(-w // q) * q) for w in range(1, width + 1)}
     assert len(widths) <= 8
+
+
+def test_bad_rewards_stop_the_run_naming_rollout_and_row():
+    from nsa_jax.train.rl import check_rewards
+
+    check_rewards(np.array([0.0, 1.0, 0.5]), 0, 0.0, 1.0)  # in range: nothing happens
+    with pytest.raises(ValueError, match=r"rollout 3: reward nan of row 1 \(and 1 more\)"):
+        check_rewards(np.array([0.0, np.nan, 1.5]), 3, 0.0, 1.0)
+    with pytest.raises(ValueError, match="rollout 7: reward -2.0 of row 0"):
+        check_rewards(np.array([-2.0, 1.0]), 7, -1.0, 1.0)

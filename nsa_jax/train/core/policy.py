@@ -8,6 +8,7 @@ import os
 
 import jax.numpy as jnp
 import ml_collections
+from absl import logging
 from flax import nnx
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
@@ -36,11 +37,13 @@ def model_dir(config: ml_collections.ConfigDict) -> str:
         )
     # One directory per variant, so switching model.builtin in a workdir never reuses another variant's weights.
     dest = os.path.join(config.workdir, f"{cfg.builtin}_model")
-    if not os.path.isfile(os.path.join(dest, "config.json")):
-        # Every process builds the same directory from the same seed; only process 0 writes it to shared storage.
-        if parallel.is_main_process():
+
+    def write() -> None:
+        if not os.path.isfile(os.path.join(dest, "config.json")):
             models.tiny_model_dir(dest, seed=cfg.seed, variant=cfg.builtin)
-        multihost_utils.sync_global_devices("tiny_model_dir")
+
+    # Process 0 writes it to shared storage once; every process waits for it, whether or not it saw it missing.
+    parallel.main_process_first("tiny_model_dir", write)
     return dest
 
 
@@ -56,6 +59,13 @@ def load_policy(config: ml_collections.ConfigDict, mesh: Mesh, path: str) -> nnx
     model = models.from_pretrained(path, dtype=dtype, param_dtype=_dtype(config.model.param_dtype), shardings=sharding)
     # Like the dtypes, remat is a compute choice that the checkpoint's config.json does not hold.
     model.config = model.config.replace(remat=config.model.remat)
+    replicated = parallel.replicated_against_rules(model, mesh)
+    if replicated and parallel.is_main_process():
+        logging.warning(
+            "%d parameter dimensions do not divide their mesh axes and are replicated there instead:\n  %s",
+            len(replicated),
+            "\n  ".join(replicated),
+        )
     return model
 
 

@@ -60,4 +60,4 @@ def score_tokens(
     chunks = []
     for start in range(0, len(tokens["input_ids"]), rows):
         chunks.append(score(params, device_batch({k: tokens[k][start : start + rows] for k in names}, shardings)))
-    return np.concatenate(jax.device_get(chunks))
+    return np.concatenate(parallel.to_host(chunks))

@@ -2,12 +2,21 @@
 
 from nsa_jax.train.rl.heldout import problems_by_level
 from nsa_jax.train.rl.loss import make_policy_loss_fn, tis_scaled
-from nsa_jax.train.rl.trainer import RLRun, make_task, rollout_problems, summarize, train, train_and_report
+from nsa_jax.train.rl.trainer import (
+    RLRun,
+    check_rewards,
+    make_task,
+    rollout_problems,
+    summarize,
+    train,
+    train_and_report,
+)
 from nsa_jax.train.rl.update import RLUpdate, make_engine, steps_per_rollout
 
 __all__ = [
     "RLRun",
     "RLUpdate",
+    "check_rewards",
     "make_engine",
     "make_policy_loss_fn",
     "make_task",

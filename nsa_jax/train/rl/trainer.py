@@ -21,6 +21,7 @@ from typing import Any
 import jax
 import ml_collections
 import numpy as np
+from absl import logging
 from flax import nnx
 
 from nsa_jax import models, parallel, rollouts, tasks
@@ -40,12 +41,33 @@ OUTCOMES = ("reward", "all_wrong_frac", "all_right_frac")
 
 
 def make_task(config: ml_collections.ConfigDict) -> Any:
-    """The task `data.task`; file-backed tasks ("gsm8k", "math") read `data.dir`."""
+    """The task `data.task`; file-backed tasks ("gsm8k", "math") read `data.dir`, prepared (TFDS) by process 0
+    while the other processes wait, then opened by all."""
     if config.data.task in ("gsm8k", "math"):
         if not config.data.dir:
             raise FileNotFoundError(f"data.task={config.data.task!r} needs data.dir (a local JSONL folder)")
-        return tasks.get_task(config.data.task, source_dir=config.data.dir)
+        task = tasks.get_task(config.data.task, source_dir=config.data.dir)
+        parallel.main_process_first("prepare_data", lambda: [task.source(split) for split in ("train", "test")])
+        return task
     return tasks.get_task(config.data.task)
+
+
+def check_rewards(rewards: np.ndarray, index: int, low: float, high: float) -> None:
+    """A non-finite reward, or one outside `[low, high]`, is an error naming the rollout and the row (a broken
+    reward function would otherwise show up as a string of skipped non-finite steps, or silently train)."""
+    bad = np.flatnonzero(~np.isfinite(rewards) | (rewards < low) | (rewards > high))
+    if bad.size:
+        row = int(bad[0])
+        raise ValueError(
+            f"rollout {index}: reward {float(rewards[row])} of row {row} (and {bad.size - 1} more) is not a finite value "
+            f"in [rl.reward_min, rl.reward_max] = [{low}, {high}]"
+        )
+
+
+def verifier_counts(before: tasks.VerifyStats, after: tasks.VerifyStats) -> dict[str, float]:
+    """The verifier's outcomes during one rollout: answers checked, no answer, timed out, crashed, errors."""
+    names = ("items", "no_answer", "timeouts", "crashes", "errors")
+    return {f"verify/{n}": float(getattr(after, n) - getattr(before, n)) for n in names}
 
 
 def rollout_problems(pool: list[tasks.Problem], index: int, count: int, seed: int) -> list[tasks.Problem]:
@@ -103,12 +125,23 @@ class RLRun:
         )
 
     def round(self, index: int, engine: Engine) -> Round:
-        clock = time.perf_counter()
+        rl = self.config.rl
+        clock, verified = time.perf_counter(), tasks.verifier_stats()
         batch = self.rollout(index)
         sampled = time.perf_counter() - clock
+        check_rewards(batch.rewards, index, rl.reward_min, rl.reward_max)
+        counts = verifier_counts(verified, tasks.verifier_stats())  # process 0's: the one that verifies
+        if counts["verify/timeouts"] > rl.verify_warn_timeout_frac * max(counts["verify/items"], 1):
+            logging.warning(
+                "rollout %d: %d of %d answers timed out in the verifier (scored 0); raise rl.verify_deadline_s",
+                index,
+                counts["verify/timeouts"],
+                counts["verify/items"],
+            )
         round_ = self.update.round(batch.batch(), engine, seed=self.config.seed * 1_000_003 + index)
         round_.metrics.update(
             rollouts.group_outcomes(batch.rewards, batch.group_size),
+            **counts,
             response_tokens=float(batch.loss_mask.sum(axis=1).mean()),
             **{"time/rollout_s": sampled},
         )

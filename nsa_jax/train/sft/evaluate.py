@@ -7,7 +7,6 @@ import os
 
 import jax
 import ml_collections
-import numpy as np
 from flax import nnx
 
 from nsa_jax import eval as eval_lib
@@ -28,7 +27,7 @@ def greedy_answers(
         out = sampling.generate(
             model, padded, max_new_tokens=max_new_tokens, key=jax.random.PRNGKey(0), greedy=True, pad_id=pad
         )
-        tokens, lengths = np.asarray(out.tokens), np.asarray(out.lengths)
+        tokens, lengths = parallel.to_host((out.tokens, out.lengths))
         texts += [tokenizer.decode(tokens[i, : lengths[i]], skip_special_tokens=True) for i in range(len(chunk))]
     return texts
 
