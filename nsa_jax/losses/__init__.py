@@ -19,15 +19,15 @@ from nsa_jax.losses.aggregation import AGGREGATIONS, aggregate
 from nsa_jax.losses.kl import KL_ESTIMATORS, kl
 from nsa_jax.losses.lens import lens_advantages, lens_loss, lens_rewards, lens_weight
 from nsa_jax.losses.logprobs import token_logprobs
-from nsa_jax.losses.nsa import BCPG_ADVANTAGES, bcpg_loss, nsa_mined_mask, nsa_token_weights
+from nsa_jax.losses.nsa import bcpg_loss, nsa_mined_mask, nsa_token_weights
 from nsa_jax.losses.policy import grpo_loss, ngrpo_loss, nsr_loss, policy_loss, rft_loss
 from nsa_jax.losses.preference import DPO_LOSSES, bt_loss, dpo_loss
 from nsa_jax.losses.registry import POLICY_LOSSES, get_policy_loss
+from nsa_jax.losses.topr import topr_loss
 from nsa_jax.losses.types import LossTerm
 
 __all__ = [
     "AGGREGATIONS",
-    "BCPG_ADVANTAGES",
     "DPO_LOSSES",
     "GROUP_ADVANTAGES",
     "KL_ESTIMATORS",
@@ -55,4 +55,5 @@ __all__ = [
     "policy_loss",
     "rft_loss",
     "token_logprobs",
+    "topr_loss",
 ]

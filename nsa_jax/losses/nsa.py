@@ -2,17 +2,16 @@
 
 Offline: responses were generated once by a behaviour policy ``pi_b`` whose token log-probs are stored. Wrong
 responses are split into steps and each step judged; tokens of steps the judges agree are correct ("mined") get the
-weight ``beta`` instead of 1 in the negative policy-gradient term.
+weight ``beta`` instead of 1 in the negative policy-gradient term. The paper's GRPO-offline baseline is
+``grpo_loss`` with ``logp_old`` the stored behaviour log-probs (ratio and clip against ``pi_b``).
 """
-
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 
-from nsa_jax.losses.advantages import all_wrong_fraction, group_advantages, is_correct, outcome_advantages
-from nsa_jax.losses.policy import Metrics, policy_loss
-from nsa_jax.losses.types import LossTerm, f32, lookup
+from nsa_jax.losses.advantages import all_wrong_fraction, group_advantages, is_correct
+from nsa_jax.losses.policy import Metrics
+from nsa_jax.losses.types import LossTerm, f32, safe_div
 
 
 def nsa_mined_mask(rewards: jax.Array, step_ids: jax.Array, step_correct: jax.Array) -> jax.Array:
@@ -44,15 +43,9 @@ def nsa_token_weights(
     return jnp.where(mined, f32(beta), 1.0)
 
 
-BCPG_ADVANTAGES: dict[str, Callable[..., jax.Array]] = {
-    "grpo": lambda r, g, ddof, e: group_advantages(r, g, kind="grpo", std_ddof=ddof, eps=e),
-    "sign": lambda r, g, ddof, e: outcome_advantages(r, kind="sign"),
-}
-
-
 def bcpg_loss(
     logp: jax.Array,
-    logp_old: jax.Array,
+    logp_b: jax.Array,
     rewards: jax.Array,
     mask: jax.Array,
     group_size: int,
@@ -60,52 +53,46 @@ def bcpg_loss(
     step_ids: jax.Array | None = None,
     step_correct: jax.Array | None = None,
     nsa_beta: float = 0.5,
-    advantage: str = "grpo",
-    std_ddof: int = 1,
-    adv_eps: float = 1e-6,
-    eps: float = 0.2,
     tau: float = 1e-3,
-    agg: str = "token-mean",
-    max_len: int | None = None,
 ) -> tuple[LossTerm, Metrics]:
-    """Behaviour-constrained policy gradient, optionally with NSA token weights (arXiv 2505.14403).
+    """Behaviour-constrained policy gradient, with NSA token weights (arXiv 2505.14403, its Eq. 6).
 
-    Our reading (ALGORITHMS.md section 3.4; the paper's exact form was not available): with ``logp_old`` the stored
-    behaviour log-probs ``logp_b``, ``ratio = exp(logp - logp_b)``, token advantage ``w_t * A_i`` where ``A_i``
-    comes from the outcome rewards of the ``group_size`` responses to the same prompt and ``w_t`` from
-    ``nsa_token_weights`` (all 1 without step labels), per-token loss
-    ``-min(ratio * w_t A_i, clip(ratio, 1 - eps, 1 + eps) * w_t A_i) + tau * k3(logp_b, logp)``, aggregated.
+    [secondary] The paper's objective as quoted from its arXiv v4 by a third-party excerpt (ALGORITHMS.md 3.4; the
+    mirror-descent surrogate of Kimi k1.5, arXiv 2501.12599 section 2.3.2), maximised:
+    ``J = (1/G) sum_i (1/|y_i|) [sum_t w_t (r_i - mean_g r) logp_t - (tau/2) (sum_t (logp_t - logp_b,t))^2]``.
+    No importance ratio and no clipping: the policy term is ``logp`` itself, and the behaviour constraint is the
+    squared *sequence* log-ratio to the policy that generated the data (``logp_b``, its stored log-probs), inside
+    the ``1/|y_i|``. The advantage is the group mean-centred reward (Dr.GRPO's, no std). ``w_t`` are the NSA
+    weights (``nsa_token_weights``, [secondary]): ``nsa_beta`` on tokens of consensus-correct steps of wrong
+    responses, 1 elsewhere; without step labels (or ``nsa_beta = 1``) this is plain BCPG.
 
-    Knobs: ``step_ids`` ``[B, T]`` / ``step_correct`` ``[B, K]`` (default None: plain BCPG), ``nsa_beta``
-    (default 0.5; 1 is plain BCPG), ``advantage`` ``"grpo"`` (default) | ``"sign"`` (+1 / -1), ``std_ddof``
-    (default 1) and ``adv_eps`` (default 1e-6) for ``"grpo"``, ``eps`` (default 0.2), ``tau`` (behaviour
-    constraint, default 1e-3, the paper's value), ``agg`` (default ``"token-mean"``), ``max_len``.
-    Extra metrics: ``all_wrong_frac``; ``nsa_mined_frac``, the fraction of wrong-response tokens that were mined
-    (a ``LossTerm``: mined tokens over wrong-response tokens).
+    As a LossTerm: ``v_i = [sum_t m w A_i logp - tau/2 (sum_t m (logp - logp_b))^2] / sum_t m``, total
+    ``sum_i -v_i`` over rows with at least one response token, denominator their number; so micro-batches and
+    devices sum exactly. Knobs: ``step_ids`` ``[B, T]`` / ``step_correct`` ``[B, K]`` (default None),
+    ``nsa_beta`` in [-1, 1] (default 0.5), ``tau`` (default 1e-3, the paper's value).
+    Metrics: ``tokens``, ``adv_mean``, ``seq_log_ratio_sq`` (mean squared sequence log-ratio to the behaviour
+    policy, a LossTerm), ``all_wrong_frac``, ``nsa_mined_frac`` (mined over wrong-response tokens, a LossTerm).
     """
-    adv = lookup(BCPG_ADVANTAGES, advantage, "advantage")(rewards, group_size, std_ddof, adv_eps)  # [B]
-    mask = f32(mask)
+    if isinstance(nsa_beta, (int, float)) and not -1.0 <= nsa_beta <= 1.0:
+        raise ValueError(f"nsa_beta={nsa_beta!r} is outside [-1, 1]")
+    mask, logp, logp_b = f32(mask), f32(logp), f32(logp_b)
+    adv = group_advantages(rewards, group_size, kind="drgrpo")  # [B] r_i - mean_g r
     if step_ids is None or step_correct is None:
         mined = jnp.zeros(mask.shape, bool)
     else:
         mined = nsa_mined_mask(rewards, step_ids, step_correct)
-    token_adv = jnp.where(mined, f32(nsa_beta), 1.0) * adv[:, None]  # [B, T]
-    term, metrics = policy_loss(
-        logp,
-        logp_old,
-        token_adv,
-        mask,
-        eps_low=eps,
-        eps_high=eps,
-        agg=agg,
-        logp_ref=logp_old,
-        beta_kl=tau,
-        kl_kind="k3",
-        max_len=max_len,
-    )
+    weights = jnp.where(mined, f32(nsa_beta), 1.0)  # [B, T]
+    lengths = jnp.sum(mask, axis=1)  # [B]
+    policy = jnp.sum(mask * weights * adv[:, None] * logp, axis=1)  # [B]
+    log_ratio = jnp.sum(mask * (logp - jax.lax.stop_gradient(logp_b)), axis=1)  # [B]
+    per_row = safe_div(policy - 0.5 * f32(tau) * log_ratio**2, lengths)  # v_i
+    rows = f32(lengths > 0)
+    term = LossTerm(-jnp.sum(per_row * rows), jnp.sum(rows))
     wrong_tokens = mask * f32(~is_correct(rewards))[:, None]
     metrics = {
-        **metrics,
+        "tokens": jnp.sum(mask),
+        "adv_mean": safe_div(jnp.sum(adv * rows), jnp.sum(rows)),
+        "seq_log_ratio_sq": LossTerm(jnp.sum(jax.lax.stop_gradient(log_ratio) ** 2 * rows), jnp.sum(rows)),
         "all_wrong_frac": all_wrong_fraction(rewards, group_size),
         # A LossTerm, so micro-batches and devices combine it exactly (its denominator is not the token count).
         "nsa_mined_frac": LossTerm(jnp.sum(mined * mask), jnp.sum(wrong_tokens)),

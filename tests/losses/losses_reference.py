@@ -115,5 +115,32 @@ def nsa_weights(r, step_ids, step_correct, beta):
     return w
 
 
+def bcpg_loss_and_grad(logp, logp_b, r, mask, g, weights, tau):
+    """ALGORITHMS.md 3.4 in float64: value and d value / d logp of
+    mean over rows with tokens of -[sum_t m w A logp - tau/2 (sum_t m (logp - logp_b))^2] / sum_t m."""
+    logp, logp_b, mask = (np.asarray(x, np.float64) for x in (logp, logp_b, mask))
+    adv = np.concatenate([x - x.mean() for x in np.asarray(r, np.float64).reshape(-1, g)])
+    lengths = mask.sum(axis=1)
+    rows = lengths > 0
+    s = (mask * (logp - logp_b)).sum(axis=1)
+    n = rows.sum()
+    value, grad = 0.0, np.zeros_like(logp)
+    for i in np.flatnonzero(rows):
+        v = ((mask[i] * weights[i] * adv[i] * logp[i]).sum() - tau / 2 * s[i] ** 2) / lengths[i]
+        value -= v / n
+        grad[i] = -mask[i] * (weights[i] * adv[i] - tau * s[i]) / lengths[i] / n
+    return value, grad
+
+
+def topr_loss_and_grad(logp, logp_b, r, mask, max_len, baseline=0.0):
+    """ALGORITHMS.md 1 (TOPR) in float64: sum_i -w_i R_i sum_t m logp / (B L_max), w_i = 1 for R_i >= 0 and
+    min(exp(sum_t m (logp - logp_b)), 1) otherwise (no gradient through w)."""
+    logp, logp_b, mask = (np.asarray(x, np.float64) for x in (logp, logp_b, mask))
+    big_r = 2 * np.asarray(r, np.float64) - 1 - baseline
+    w = np.where(big_r < 0, np.minimum(np.exp((mask * (logp - logp_b)).sum(axis=1)), 1.0), 1.0)
+    scale = -(w * big_r)[:, None] * mask / (logp.shape[0] * max_len)
+    return float((scale * logp).sum()), scale
+
+
 def log_sigmoid(x):
     return -np.logaddexp(0.0, -x)

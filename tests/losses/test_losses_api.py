@@ -34,7 +34,7 @@ def test_lossterm_with_zero_denominator_is_zero_with_finite_gradient():
         (lambda x, m, r: losses.kl(x, x, "k4"), "kl_kind='k4'"),
         (lambda x, m, r: losses.dpo_loss(r, r, r, r, kind="kto"), "kind='kto'"),
         (lambda x, m, r: losses.get_policy_loss("ppo"), "loss='ppo'"),
-        (lambda x, m, r: losses.bcpg_loss(x, x, r, m, 4, advantage="rank"), "advantage='rank'"),
+        (lambda x, m, r: losses.bcpg_loss(x, x, r, m, 4, nsa_beta=1.5), "nsa_beta=1.5"),
         (lambda x, m, r: losses.group_advantages(r, 3), "group_size=3"),
         (lambda x, m, r: losses.aggregate(x, m, "seq-mean-token-sum-norm", max_len=0), "max_len=0"),
     ],

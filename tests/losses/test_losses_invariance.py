@@ -14,7 +14,8 @@ from nsa_jax import losses
 MODES = ["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"]
 # Every aggregation mode through two losses, and the other losses (whose group logic differs) in the default mode.
 CASES = [(name, mode) for name in ("grpo", "lens") for mode in MODES] + [
-    ("bcpg", "token-mean"),
+    ("bcpg", None),  # BCPG and TOPR have their own aggregation (per-row means; sequence sums over L_max)
+    ("topr", None),
     ("ngrpo", "token-mean"),
     ("rft", "seq-mean-token-mean"),
 ]
@@ -27,8 +28,10 @@ def test_micro_batches_sum_to_full_batch(name, mode):
     fn = losses.get_policy_loss(name)
     halves = [slice(0, 2 * g), slice(2 * g, q * g)]  # two micro-batches of two whole groups each
 
+    knobs = {} if name == "bcpg" else {"max_len": 16} if mode is None else {"agg": mode, "max_len": 16}
+
     def term(lp, s):
-        return fn(lp, logp_old[s], r[s], mask[s], g, agg=mode, max_len=16)[0]
+        return fn(lp, logp_old[s], r[s], mask[s], g, **knobs)[0]
 
     @jax.jit
     def full_and_micro(logp):
@@ -49,16 +52,15 @@ def _mesh():
     return jax.make_mesh((8,), ("data",), axis_types=(jax.sharding.AxisType.Explicit,))
 
 
-@pytest.mark.parametrize(
-    "name, mode", [("grpo", "seq-mean-token-mean"), ("lens", "token-mean"), ("bcpg", "token-mean")]
-)
+@pytest.mark.parametrize("name, mode", [("grpo", "seq-mean-token-mean"), ("lens", "token-mean"), ("bcpg", None)])
 def test_data_sharded_jit_equals_unsharded(name, mode):
     q, g, t = 8, 2, 8
     logp, logp_old, _, mask, r = random_batch(23, q, g, t)
     fn = losses.get_policy_loss(name)
 
     def value_and_grad(logp, logp_old, r, mask):
-        return jax.value_and_grad(lambda lp: fn(lp, logp_old, r, mask, g, agg=mode)[0].value)(logp)
+        knobs = {} if mode is None else {"agg": mode}
+        return jax.value_and_grad(lambda lp: fn(lp, logp_old, r, mask, g, **knobs)[0].value)(logp)
 
     ref_value, ref_grad = jax.jit(value_and_grad)(logp, logp_old, r, mask)
     mesh = _mesh()

@@ -13,7 +13,7 @@ from nsa_jax import losses
 
 B, T, K = 8, 5, 3
 # The registry's presets "rloo", "psr" and "w-reinforce" differ from these only in constants.
-POLICY = ["grpo", "drgrpo", "lens", "nsr", "ngrpo", "bcpg", "rft"]
+POLICY = ["grpo", "drgrpo", "lens", "nsr", "ngrpo", "bcpg", "topr", "rft"]
 
 
 @functools.cache

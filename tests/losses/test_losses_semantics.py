@@ -72,16 +72,19 @@ def test_nsa_beta_zero_removes_mined_tokens_from_negative_term():
     _, zero_grad, _ = loss_value_and_grad(losses.bcpg_loss, logp, logp_old, r, mask, g, tau=0.0, nsa_beta=0.0, **steps)
     assert np.all(zero_grad[mined] == 0.0) and np.abs(plain_grad[mined]).max() > 0
     np.testing.assert_allclose(zero_grad, np.where(mined, 0.0, plain_grad), rtol=1e-6, atol=1e-9)
-    # With it, only the constraint's gradient tau * (1 - exp(logp_b - logp)) / n remains on mined tokens.
+    # With it, only the constraint's gradient remains on mined tokens: tau * S_i / |y_i| / N, S_i the row's sequence
+    # log-ratio to the behaviour policy, N the rows with tokens.
     tau = 1e-2
     _, grad, _ = loss_value_and_grad(losses.bcpg_loss, logp, logp_old, r, mask, g, tau=tau, nsa_beta=0.0, **steps)
-    d = logp_old.astype(np.float64) - logp
-    np.testing.assert_allclose(grad[mined], (tau * (1 - np.exp(d)) / mask.sum())[mined], rtol=1e-4, atol=1e-9)
+    lengths = mask.sum(axis=1)
+    seq = (mask * (logp.astype(np.float64) - logp_old)).sum(axis=1)
+    want = tau * seq / np.maximum(lengths, 1) / (lengths > 0).sum()
+    np.testing.assert_allclose(grad[mined], np.broadcast_to(want[:, None], grad.shape)[mined], rtol=1e-4, atol=1e-9)
 
 
 def test_nsa_negative_beta_rewards_mined_steps():
     logp, logp_old, r, mask, g, step_ids, step_correct = _nsa_batch(47)
-    logp = logp_old.copy()  # on-policy: ratio 1, no clipping, so the gradient sign is the advantage's sign
+    logp = logp_old.copy()  # with tau = 0 the gradient on a token is -w_t A_i / (|y_i| N): its sign follows w_t
     steps = {"step_ids": step_ids, "step_correct": step_correct}
     _, plus, _ = loss_value_and_grad(losses.bcpg_loss, logp, logp_old, r, mask, g, tau=0.0, nsa_beta=0.5, **steps)
     _, minus, _ = loss_value_and_grad(losses.bcpg_loss, logp, logp_old, r, mask, g, tau=0.0, nsa_beta=-0.5, **steps)

@@ -1,5 +1,6 @@
 """Every test vector of ALGORITHMS.md, computed by the library."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -75,3 +76,31 @@ def test_nsa_token_weight_vector():
         jnp.array([0.0]), jnp.array([[-1, 0, 0, 1, 1, 2]]), jnp.array([[True, False, True]]), 0.5
     )
     _close(weights, [[1, 0.5, 0.5, 1, 1, 0.5]], atol=0)
+
+
+def test_bcpg_eq6_vector():
+    """ALGORITHMS.md 3.4: G=2, r=[1,0], NSA weights [[1,1,1],[0.5,0.5,1]] (step 0 of the wrong row mined)."""
+    logp = jnp.array([[-1.0, -1.0, -1.0], [-2.0, -2.0, -2.0]])
+    logp_b = jnp.array([[-1.1, -1.0, -1.0], [-2.0, -2.0, -1.8]])
+    steps = {"step_ids": jnp.array([[0, 0, 0], [0, 0, 1]]), "step_correct": jnp.array([[False, False], [True, False]])}
+    r, mask = jnp.array([1.0, 0.0]), jnp.ones((2, 3))
+
+    def value(lp):
+        return losses.bcpg_loss(lp, logp_b, r, mask, 2, nsa_beta=0.5, tau=1e-3, **steps)[0].value
+
+    _close(value(logp), -0.08332917, atol=1e-7)
+    _close(jax.grad(value)(logp), [[-0.08331667] * 3, [0.04163333, 0.04163333, 0.08330000]], atol=1e-7)
+    term = losses.bcpg_loss(logp, logp_b, r, mask, 2, nsa_beta=0.5, tau=1e-3, **steps)[0]
+    _close(term.total, -(-0.50000167 + 0.66666000), atol=1e-7)  # -sum_i v_i
+    _close(term.denom, 2.0, atol=0)
+
+
+def test_topr_weight_vector():
+    """ALGORITHMS.md 1: r=[1,0,0], per-token logp - logp_b [0,0], [0.5,0.5], [-1,-1] -> weights [1, 1, 0.135335]:
+    read off the gradient, -w_i R_i / (B * L_max) on every token."""
+    logp = jnp.zeros((3, 2))
+    logp_b = -jnp.array([[0.0, 0.0], [0.5, 0.5], [-1.0, -1.0]])
+    r, mask = jnp.array([1.0, 0.0, 0.0]), jnp.ones((3, 2))
+    grad = jax.grad(lambda lp: losses.topr_loss(lp, logp_b, r, mask, 1)[0].value)(logp)
+    weights = -np.asarray(grad)[:, 0] * 3 * 2 / np.array([1.0, -1.0, -1.0])
+    _close(weights, [1.0, 1.0, 0.135335], atol=1e-6)

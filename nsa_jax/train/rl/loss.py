@@ -7,6 +7,7 @@ loss registered under the method's name.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,7 +53,7 @@ def make_policy_loss_fn(
     """
     loss = losses.get_policy_loss(name)
     extra = dict(knobs)
-    if max_len is not None:
+    if max_len is not None and "max_len" in inspect.signature(loss).parameters:  # BCPG has no L_max
         extra.setdefault("max_len", max_len)
     if beta_kl > 0:
         extra["beta_kl"] = beta_kl
