@@ -150,3 +150,41 @@ def qwen2_5_1_5b(c: ml_collections.ConfigDict, data: str = "gsm8k") -> ml_collec
     c.eval.every = 20
     c.checkpoint.every = 20
     return c
+
+
+# The offline methods of the BCPG-NSA paper's table (arXiv 2505.14403) as (`offline.loss`, its knobs,
+# `offline.step_labels`), all trained on the same stored set with `logp_old` the behaviour log-probs.
+OFFLINE_METHODS = {
+    # BCPG: the paper's Eq. 6 without step labels (NSA weight 1 everywhere).
+    "bcpg": ("bcpg", {"nsa_beta": 1.0, "tau": 1e-3}, "none"),
+    # BCPG-NSA: steps of wrong answers labelled correct get weight beta = 0.5. Labels: the built-in task's ground
+    # truth ("oracle") until the PRM / LLM consensus judges land.
+    "bcpg_nsa": ("bcpg", {"nsa_beta": 0.5, "tau": 1e-3}, "oracle"),
+    # GRPO-offline: GRPO's ratio and clip against the behaviour policy.
+    "grpo_offline": ("grpo", {"eps_low": 0.2, "eps_high": 0.2, "agg": "token-mean", "std_ddof": 1}, "none"),
+    # TOPR (arXiv 2503.14286): positives as SFT, negatives by the truncated sequence ratio.
+    "topr": ("topr", {}, "none"),
+    # RFT on the set's correct responses.
+    "rft": ("rft", {"agg": "token-mean"}, "none"),
+}
+
+
+def offline_method(c: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
+    """Adds the `offline` block (with its defaults) to an RL config `c` and sets method `name` of
+    `OFFLINE_METHODS`. The stored set's sampling reuses `rl.max_prompt_len` / `rl.max_new_tokens` /
+    `rl.prompt_format`."""
+    loss, knobs, labels = OFFLINE_METHODS[name]
+    c.trainer = "offline"
+    c.offline = ml_collections.ConfigDict()
+    c.offline.loss = loss  # a name in nsa_jax.losses.POLICY_LOSSES, fed the stored behaviour log-probs
+    c.offline.loss_kwargs = ml_collections.ConfigDict(knobs)
+    c.offline.step_labels = labels  # "none" or "oracle" (the task's ground-truth step checker)
+    c.offline.dataset_dir = ""  # "" = <workdir>/dataset; point several methods at one set to compare them fairly
+    c.offline.num_prompts = 256  # training problems in the stored set (before all-right / all-wrong are dropped)
+    c.offline.difficulties = (1,)  # their levels, equally
+    c.offline.samples_per_prompt = 8  # K responses per prompt from the behaviour policy (the paper: 32)
+    c.offline.prompts_per_call = 32  # prompts per sampler call while building the set
+    c.offline.temperature = 1.0  # sampling temperature of the behaviour policy (the paper: 0.7)
+    c.offline.seed = 0  # seed of the set's sampling keys
+    c.offline.epochs = 2  # passes over the set (the paper: 8)
+    return c

@@ -1,7 +1,7 @@
 """Everything with an optimiser: thin trainers over one core.
 
 `core/` holds the state, the pure jitted step, the engine, the one resumable loop, checkpoints, metrics, optimiser,
-scoring and policy load / export; `sft/` and `rl/` are the trainers built on it, `demo.py` the miniature comparison
+scoring and policy load / export; `sft/`, `rl/` and `offline/` are the trainers built on it, `demo.py` the miniature comparison
 (SFT, then each RL method from the same start). `TRAINERS` maps `config.trainer` to a function
 `(config) -> result`; `nsa_jax.main` dispatches on it.
 """
@@ -11,7 +11,7 @@ from typing import Any
 
 import ml_collections
 
-from nsa_jax.train import demo, rl, sft
+from nsa_jax.train import demo, offline, rl, sft
 from nsa_jax.train.core import (
     Engine,
     NonFiniteError,
@@ -29,6 +29,7 @@ from nsa_jax.train.sft import DataError
 TRAINERS: dict[str, Callable[[ml_collections.ConfigDict], Any]] = {
     "sft": sft.train,
     "rl": rl.train,
+    "offline": offline.train,
     "rl_demo": demo.train,
 }
 

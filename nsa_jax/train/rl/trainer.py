@@ -40,6 +40,46 @@ PROMPT_FORMATS: dict[str, Callable[[Any], Callable[[str], str]]] = {
 OUTCOMES = ("reward", "all_wrong_frac", "all_right_frac")
 
 
+class TaskSetting:
+    """What every trainer of a policy on a verifiable task shares (online RL, the offline methods): the policy's
+    directory and tokenizer, the prompt format (`rl.prompt_format`), the task and its reward function (the task's
+    verifier unless given), the mesh, and the held-out evaluation (`eval.*`, pass@k by difficulty)."""
+
+    def __init__(self, config: ml_collections.ConfigDict, reward_fn: rollouts.RewardFn | None = None):
+        rl, e = config.rl, config.eval
+        if rl.prompt_format not in PROMPT_FORMATS:
+            raise ValueError(f"rl.prompt_format={rl.prompt_format!r} is not one of {sorted(PROMPT_FORMATS)}")
+        self.config = config
+        self.path = model_dir(config)
+        self.tokenizer = models.load_tokenizer(self.path)
+        self.prompt_fn = PROMPT_FORMATS[rl.prompt_format](self.tokenizer)
+        self.task = make_task(config)
+        self.reward_fn = reward_fn or rollouts.verifier_reward(self.task, deadline_s=rl.verify_deadline_s)
+        self.mesh = parallel.make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
+        self.eval_problems = (
+            heldout.problems_by_level(self.task, "test", e.difficulties, e.num_problems, e.seed) if e.enabled else []
+        )
+
+    def evaluate(self, model: nnx.Module) -> dict[str, float]:
+        """Held-out pass@k of `model` by difficulty, with the same sampling keys on every call."""
+        e = self.config.eval
+        return heldout.evaluate(
+            model,
+            self.tokenizer,
+            self.eval_problems,
+            samples=e.samples,
+            ks=e.ks,
+            batch_size=e.batch_size,
+            key=jax.random.PRNGKey(e.seed),
+            prompt_fn=self.prompt_fn,
+            reward_fn=self.reward_fn,
+            max_new_tokens=e.max_new_tokens,
+            temperature=e.temperature,
+            max_prompt_len=self.config.rl.max_prompt_len,
+            mesh=self.mesh,
+        )
+
+
 def make_task(config: ml_collections.ConfigDict) -> Any:
     """The task `data.task`; file-backed tasks ("gsm8k", "math") read `data.dir`, prepared (TFDS) by process 0
     while the other processes wait, then opened by all."""
@@ -82,30 +122,16 @@ class RLRun:
 
     def __init__(self, config: ml_collections.ConfigDict, reward_fn: rollouts.RewardFn | None = None):
         rl = config.rl
-        if rl.prompt_format not in PROMPT_FORMATS:
-            raise ValueError(f"rl.prompt_format={rl.prompt_format!r} is not one of {sorted(PROMPT_FORMATS)}")
         self.config = config
-        self.path = model_dir(config)
-        self.tokenizer = models.load_tokenizer(self.path)
-        self.prompt_fn = PROMPT_FORMATS[rl.prompt_format](self.tokenizer)
-        self.task = make_task(config)
-        self.reward_fn = reward_fn or rollouts.verifier_reward(self.task, deadline_s=rl.verify_deadline_s)
+        self.setting = TaskSetting(config, reward_fn)
+        self.tokenizer, self.task, self.mesh = self.setting.tokenizer, self.setting.task, self.setting.mesh
         levels = rl.train_difficulties or (config.data.difficulty,)
         self.pool = heldout.problems_by_level(
             self.task, "train", levels, config.data.num_examples // len(levels), config.data.seed
         )
-        self.mesh = parallel.make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
-        model = load_policy(config, self.mesh, self.path)
+        model = load_policy(config, self.mesh, self.setting.path)
         self.engine = make_engine(config, model, self.mesh, total_steps=rl.num_rollouts * steps_per_rollout(config))
         self.update = RLUpdate(config, self.engine)
-        self.eval_problems = (
-            heldout.problems_by_level(
-                self.task, "test", config.eval.difficulties, config.eval.num_problems, config.eval.seed
-            )
-            if config.eval.enabled
-            else []
-        )
-        self.sample_kwargs = {"max_prompt_len": rl.max_prompt_len, "mesh": self.mesh}
 
     def rollout(self, index: int) -> rollouts.Rollout:
         rl = self.config.rl
@@ -114,14 +140,15 @@ class RLRun:
             self.tokenizer,
             rollout_problems(self.pool, index, rl.prompts_per_rollout, self.config.data.seed),
             group_size=rl.group_size,
-            prompt_fn=self.prompt_fn,
-            reward_fn=self.reward_fn,
+            prompt_fn=self.setting.prompt_fn,
+            reward_fn=self.setting.reward_fn,
             key=jax.random.fold_in(jax.random.PRNGKey(self.config.seed), index),
             max_new_tokens=rl.max_new_tokens,
             temperature=rl.temperature,
             top_k=rl.top_k,
             top_p=rl.top_p,
-            **self.sample_kwargs,
+            max_prompt_len=rl.max_prompt_len,
+            mesh=self.mesh,
         )
 
     def round(self, index: int, engine: Engine) -> Round:
@@ -161,21 +188,7 @@ class RLRun:
         }
 
     def evaluate(self) -> dict[str, float]:
-        e = self.config.eval
-        return heldout.evaluate(
-            self.engine.policy(),
-            self.tokenizer,
-            self.eval_problems,
-            samples=e.samples,
-            ks=e.ks,
-            batch_size=e.batch_size,
-            key=jax.random.PRNGKey(e.seed),
-            prompt_fn=self.prompt_fn,
-            reward_fn=self.reward_fn,
-            max_new_tokens=e.max_new_tokens,
-            temperature=e.temperature,
-            **self.sample_kwargs,
-        )
+        return self.setting.evaluate(self.engine.policy())
 
 
 def summarize(history: list[dict[str, float]]) -> dict[str, float]:
@@ -219,5 +232,5 @@ def train_and_report(config: ml_collections.ConfigDict) -> tuple[nnx.Module, dic
             json.dump({"method": config.rl.loss, "rollouts": config.rl.num_rollouts, **summary}, f, indent=2)
     model = job.engine.policy()
     if config.export.enabled:
-        export_policy(model, run_dir(config, "export"), tokenizer_from=job.path)
+        export_policy(model, run_dir(config, "export"), tokenizer_from=job.setting.path)
     return model, summary

@@ -1,0 +1,179 @@
+"""Offline trainer (`config.trainer = "offline"`): BCPG, BCPG-NSA, GRPO-offline, TOPR and RFT on one stored set.
+
+The pipeline's stages, each persisted under the workdir and skipped when its output is already there, so an
+interrupted run resumes at the stage where it stopped:
+1. the data set (`rollouts.offline`): `offline.num_prompts` training problems x `offline.samples_per_prompt`
+   responses from the behaviour policy (the model at `model.path`), mixed groups only, in `<workdir>/dataset`
+   (or `offline.dataset_dir`, to share one set between methods);
+2. step labels for BCPG-NSA (`offline.step_labels`): "none", or "oracle", the built-in task's steps
+   (`judges.TaskSegmenter`) labelled by its ground-truth step checker, in `<workdir>/steps_oracle.npz`; the PRM,
+   LLM and consensus judges of the paper come with `nsa_jax.judges`;
+3. training on the core loop: `offline.epochs` passes over the set's groups in seeded orders, one optimiser step
+   per mini-batch of `batch_size` rows (whole groups), the loss `offline.loss` with `logp_old` the stored
+   behaviour log-probs (so "grpo" is GRPO-offline: ratio and clip against the behaviour policy).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+from flax import nnx
+
+from nsa_jax import parallel, rollouts
+from nsa_jax.judges import TaskSegmenter, response_step_ids
+from nsa_jax.rollouts import Batch, OfflineSet, token_band
+from nsa_jax.train.core import Engine, Round, export_policy, load_policy, run, run_dir
+from nsa_jax.train.rl import heldout
+from nsa_jax.train.rl.loss import make_policy_loss_fn
+from nsa_jax.train.rl.trainer import TaskSetting, summarize
+
+STEP_LABELS = ("none", "oracle")
+
+
+def build_dataset(config: ml_collections.ConfigDict, setting: TaskSetting, model: nnx.Module) -> OfflineSet:
+    """Stage 1: the stored set, sampled by the behaviour policy `model` (every process samples; process 0 writes;
+    all then read the file, so every process trains on the same set)."""
+    o = config.offline
+    directory = o.dataset_dir or os.path.join(config.workdir, "dataset")
+    if not os.path.isfile(os.path.join(directory, "meta.json")):
+        problems = heldout.problems_by_level(
+            setting.task, "train", o.difficulties, o.num_prompts // len(o.difficulties), config.data.seed
+        )
+        offline = rollouts.collect_offline(
+            model,
+            setting.tokenizer,
+            problems,
+            group_size=o.samples_per_prompt,
+            prompts_per_call=o.prompts_per_call,
+            key=jax.random.PRNGKey(o.seed),
+            prompt_fn=setting.prompt_fn,
+            reward_fn=setting.reward_fn,
+            max_prompt_len=config.rl.max_prompt_len,
+            max_new_tokens=config.rl.max_new_tokens,
+            temperature=o.temperature,
+            mesh=setting.mesh,
+        )
+        parallel.main_process_first("offline_dataset", lambda: offline.save(directory))
+    return OfflineSet.load(directory)
+
+
+def oracle_steps(offline: OfflineSet, setting: TaskSetting) -> dict[str, np.ndarray]:
+    """Per-token `step_ids` [N, T] (aligned with `input_ids`, -1 off the response) and per-row `step_correct`
+    [N, S] of the task's own steps, labelled by its ground-truth step checker."""
+    tokens, g = offline.batch.tokens, offline.group_size
+    segmenter = TaskSegmenter(setting.task)
+    step_ids = np.full(tokens["input_ids"].shape, -1, np.int32)
+    labels = []
+    for i, (text, mask) in enumerate(zip(offline.responses, tokens["loss_mask"], strict=True)):
+        problem = offline.problems[i // g]
+        cols = np.flatnonzero(mask > 0)
+        step_ids[i, cols], _ = response_step_ids(segmenter, setting.tokenizer, tokens["input_ids"][i, cols], problem)
+        labels.append(setting.task.check_steps(text, problem).correct)
+    width = max([len(x) for x in labels] + [1])
+    step_correct = np.zeros((len(labels), width), bool)
+    for i, x in enumerate(labels):
+        step_correct[i, : len(x)] = x
+    return {"step_ids": step_ids, "step_correct": step_correct}
+
+
+def step_labels(config: ml_collections.ConfigDict, offline: OfflineSet, setting: TaskSetting) -> dict[str, np.ndarray]:
+    """Stage 2: the step labels of `offline.step_labels`, computed once into `<workdir>/steps_<mode>.npz`."""
+    mode = config.offline.step_labels
+    if mode not in STEP_LABELS:
+        raise ValueError(f"offline.step_labels={mode!r} is not one of {STEP_LABELS}")
+    if mode == "none":
+        return {}
+    path = os.path.join(config.workdir, f"steps_{mode}.npz")
+    if not os.path.isfile(path):
+        labels = oracle_steps(offline, setting)
+
+        def write() -> None:
+            os.makedirs(config.workdir, exist_ok=True)
+            np.savez(path + ".tmp.npz", **labels)
+            os.replace(path + ".tmp.npz", path)
+
+        parallel.main_process_first("offline_steps", write)
+    with np.load(path) as f:
+        return {k: f[k] for k in ("step_ids", "step_correct")}
+
+
+class OfflineSource:
+    """The loop's source: round `i` is one mini-batch of whole groups; epoch `i // steps_per_epoch` visits the
+    groups in the order of a permutation seeded by `(seed, epoch)`."""
+
+    def __init__(self, offline: OfflineSet, labels: dict[str, np.ndarray], batch_size: int, seed: int):
+        g = offline.group_size
+        if batch_size % g:
+            raise ValueError(f"batch_size={batch_size} must hold whole groups of {g} responses")
+        self.groups_per_step = batch_size // g
+        if len(offline) < self.groups_per_step:
+            raise ValueError(f"the data set has {len(offline)} groups, fewer than one batch of {self.groups_per_step}")
+        tokens = {**offline.batch.tokens, "logp_old": offline.batch.tokens["logp_b"]}
+        tokens.pop("logp_b")
+        rows = dict(offline.batch.rows)
+        if labels:
+            tokens["step_ids"], rows["step_correct"] = labels["step_ids"], labels["step_correct"]
+        self.batch = Batch(tokens, rows, g)
+        self.groups, self.seed = len(offline), seed
+        self.steps_per_epoch = len(offline) // self.groups_per_step
+
+    def round(self, position: int, engine: Engine) -> Round:
+        epoch, k = divmod(position, self.steps_per_epoch)
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.groups)
+        groups = order[k * self.groups_per_step : (k + 1) * self.groups_per_step]
+        g = self.batch.group_size
+        rows = (groups[:, None] * g + np.arange(g)).reshape(-1)
+        picked = Batch(
+            {n: v[rows] for n, v in self.batch.tokens.items()}, {n: v[rows] for n, v in self.batch.rows.items()}, g
+        )
+        host = token_band(picked).arrays()
+        return Round([host], rollouts.group_outcomes(host["rewards"], g))
+
+    def data_state(self, position: int) -> dict[str, Any]:
+        return {"position": position, "seed": self.seed, "groups": self.groups, "per_step": self.groups_per_step}
+
+
+def train(config: ml_collections.ConfigDict) -> nnx.Module:
+    """Runs the pipeline (stages skipped when done); returns the trained policy. Writes `<workdir>/eval_offline.json`
+    (held-out evaluation before and after, and the data set's counts) and, with `export.enabled`, the policy."""
+    o = config.offline
+    setting = TaskSetting(config)
+    model = load_policy(config, setting.mesh, setting.path)
+    offline = build_dataset(config, setting, model)
+    labels = step_labels(config, offline, setting)
+    source = OfflineSource(offline, labels, config.batch_size, config.data.seed)
+    loss_fn = make_policy_loss_fn(
+        o.loss,
+        o.loss_kwargs.to_dict(),
+        group_size=offline.group_size,
+        chunk_size=config.logprob_chunk_size,
+        max_len=config.rl.max_new_tokens,
+        batch_kwargs={"step_ids": "step_ids", "step_correct": "step_correct"} if labels else None,
+    )
+    rounds = o.epochs * source.steps_per_epoch
+    engine = Engine.from_config(config, model, setting.mesh, loss_fn, total_steps=rounds, group_size=offline.group_size)
+    evaluate = (lambda: setting.evaluate(engine.policy())) if config.eval.enabled else None
+    history = run(
+        config,
+        engine,
+        source,
+        rounds=rounds,
+        desc=o.loss,
+        log_every=config.log_every,
+        evaluate=evaluate,
+        eval_every=config.eval.every or rounds,
+    )
+    summary = {**summarize(history), "dataset": offline.stats}
+    if parallel.is_main_process():
+        os.makedirs(config.workdir, exist_ok=True)
+        with open(os.path.join(config.workdir, "eval_offline.json"), "w", encoding="utf-8") as f:
+            json.dump({"loss": o.loss, "step_labels": o.step_labels, "steps": rounds, **summary}, f, indent=2)
+    model = engine.policy()
+    if config.export.enabled:
+        export_policy(model, run_dir(config, "export"), tokenizer_from=setting.path)
+    return model
