@@ -4,6 +4,7 @@ engine that holds a model's state and step, the one resumable loop, checkpoints,
 
 from nsa_jax.train.core.checkpoint import Checkpointer
 from nsa_jax.train.core.engine import Engine, Round
+from nsa_jax.train.core.epochs import GroupEpochs
 from nsa_jax.train.core.loop import NonFiniteError, Source, run, run_dir
 from nsa_jax.train.core.metrics import MetricsWriter
 from nsa_jax.train.core.optim import learning_rate_schedule, make_optimizer
@@ -22,6 +23,7 @@ from nsa_jax.train.core.step import (
 __all__ = [
     "Checkpointer",
     "Engine",
+    "GroupEpochs",
     "LossFn",
     "MetricsWriter",
     "NonFiniteError",

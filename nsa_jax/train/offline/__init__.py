@@ -1,5 +1,5 @@
 """Offline methods on one stored data set (`config.trainer = "offline"`): BCPG, BCPG-NSA, GRPO-offline, TOPR, RFT."""
 
-from nsa_jax.train.offline.trainer import OfflineSource, build_dataset, oracle_steps, step_labels, train
+from nsa_jax.train.offline.trainer import build_dataset, oracle_steps, step_labels, train, training_batch
 
-__all__ = ["OfflineSource", "build_dataset", "oracle_steps", "step_labels", "train"]
+__all__ = ["build_dataset", "oracle_steps", "step_labels", "train", "training_batch"]

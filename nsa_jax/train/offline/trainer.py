@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 import jax
 import ml_collections
@@ -26,8 +25,8 @@ from flax import nnx
 
 from nsa_jax import parallel, rollouts
 from nsa_jax.judges import TaskSegmenter, response_step_ids
-from nsa_jax.rollouts import Batch, OfflineSet, token_band
-from nsa_jax.train.core import Engine, Round, export_policy, load_policy, run, run_dir
+from nsa_jax.rollouts import Batch, OfflineSet
+from nsa_jax.train.core import Engine, GroupEpochs, export_policy, load_policy, run, run_dir
 from nsa_jax.train.rl import heldout
 from nsa_jax.train.rl.loss import make_policy_loss_fn
 from nsa_jax.train.rl.trainer import TaskSetting, summarize
@@ -102,40 +101,14 @@ def step_labels(config: ml_collections.ConfigDict, offline: OfflineSet, setting:
         return {k: f[k] for k in ("step_ids", "step_correct")}
 
 
-class OfflineSource:
-    """The loop's source: round `i` is one mini-batch of whole groups; epoch `i // steps_per_epoch` visits the
-    groups in the order of a permutation seeded by `(seed, epoch)`."""
-
-    def __init__(self, offline: OfflineSet, labels: dict[str, np.ndarray], batch_size: int, seed: int):
-        g = offline.group_size
-        if batch_size % g:
-            raise ValueError(f"batch_size={batch_size} must hold whole groups of {g} responses")
-        self.groups_per_step = batch_size // g
-        if len(offline) < self.groups_per_step:
-            raise ValueError(f"the data set has {len(offline)} groups, fewer than one batch of {self.groups_per_step}")
-        tokens = {**offline.batch.tokens, "logp_old": offline.batch.tokens["logp_b"]}
-        tokens.pop("logp_b")
-        rows = dict(offline.batch.rows)
-        if labels:
-            tokens["step_ids"], rows["step_correct"] = labels["step_ids"], labels["step_correct"]
-        self.batch = Batch(tokens, rows, g)
-        self.groups, self.seed = len(offline), seed
-        self.steps_per_epoch = len(offline) // self.groups_per_step
-
-    def round(self, position: int, engine: Engine) -> Round:
-        epoch, k = divmod(position, self.steps_per_epoch)
-        order = np.random.default_rng([self.seed, epoch]).permutation(self.groups)
-        groups = order[k * self.groups_per_step : (k + 1) * self.groups_per_step]
-        g = self.batch.group_size
-        rows = (groups[:, None] * g + np.arange(g)).reshape(-1)
-        picked = Batch(
-            {n: v[rows] for n, v in self.batch.tokens.items()}, {n: v[rows] for n, v in self.batch.rows.items()}, g
-        )
-        host = token_band(picked).arrays()
-        return Round([host], rollouts.group_outcomes(host["rewards"], g))
-
-    def data_state(self, position: int) -> dict[str, Any]:
-        return {"position": position, "seed": self.seed, "groups": self.groups, "per_step": self.groups_per_step}
+def training_batch(offline: OfflineSet, labels: dict[str, np.ndarray]) -> Batch:
+    """The stored set as the loss reads it: `logp_old` = the behaviour log-probs, plus the step labels."""
+    tokens = {k: v for k, v in offline.batch.tokens.items() if k != "logp_b"}
+    tokens["logp_old"] = offline.batch.tokens["logp_b"]
+    rows = dict(offline.batch.rows)
+    if labels:
+        tokens["step_ids"], rows["step_correct"] = labels["step_ids"], labels["step_correct"]
+    return Batch(tokens, rows, offline.group_size)
 
 
 def train(config: ml_collections.ConfigDict) -> nnx.Module:
@@ -146,7 +119,7 @@ def train(config: ml_collections.ConfigDict) -> nnx.Module:
     model = load_policy(config, setting.mesh, setting.path)
     offline = build_dataset(config, setting, model)
     labels = step_labels(config, offline, setting)
-    source = OfflineSource(offline, labels, config.batch_size, config.data.seed)
+    source = GroupEpochs(training_batch(offline, labels), config.batch_size, config.data.seed)
     loss_fn = make_policy_loss_fn(
         o.loss,
         o.loss_kwargs.to_dict(),
