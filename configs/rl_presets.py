@@ -188,3 +188,16 @@ def offline_method(c: ml_collections.ConfigDict, name: str) -> ml_collections.Co
     c.offline.seed = 0  # seed of the set's sampling keys
     c.offline.epochs = 2  # passes over the set (the paper: 8)
     return c
+
+
+def dpo_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Adds the `dpo` block (DPO, arXiv 2305.18290; IPO, arXiv 2310.12036) to a base config `c`."""
+    c.trainer = "dpo"
+    c.dpo = ml_collections.ConfigDict()
+    c.dpo.pairs = "offline"  # "offline": the stored set in dpo.dataset_dir; or a {prompt, chosen, rejected} JSONL
+    c.dpo.dataset_dir = "runs/offline_set"  # the stored set, when dpo.pairs = "offline"
+    c.dpo.beta = 0.1  # DPO's inverse temperature (the BCPG-NSA paper's DPO baseline used 0.5)
+    c.dpo.kind = "sigmoid"  # "sigmoid" (DPO) or "ipo"
+    c.dpo.epochs = 2  # passes over the pairs
+    c.batch_size = 64  # rows per optimiser step: 32 pairs (chosen, rejected)
+    return c

@@ -1,8 +1,8 @@
 """Everything with an optimiser: thin trainers over one core.
 
 `core/` holds the state, the pure jitted step, the engine, the one resumable loop, checkpoints, metrics, optimiser,
-scoring and policy load / export; `sft/`, `rl/` and `offline/` are the trainers built on it, `demo.py` the miniature comparison
-(SFT, then each RL method from the same start). `TRAINERS` maps `config.trainer` to a function
+scoring and policy load / export; `sft/`, `rl/`, `offline/` and `preference/` (DPO) are the trainers built on it,
+`demo.py` the miniature comparison (SFT, then each RL method from the same start). `TRAINERS` maps `config.trainer` to a function
 `(config) -> result`; `nsa_jax.main` dispatches on it.
 """
 
@@ -24,12 +24,14 @@ from nsa_jax.train.core import (
     split_model,
     state_shardings,
 )
+from nsa_jax.train.preference import dpo
 from nsa_jax.train.sft import DataError
 
 TRAINERS: dict[str, Callable[[ml_collections.ConfigDict], Any]] = {
     "sft": sft.train,
     "rl": rl.train,
     "offline": offline.train,
+    "dpo": dpo.train,
     "rl_demo": demo.train,
 }
 

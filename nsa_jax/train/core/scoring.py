@@ -53,11 +53,17 @@ def score_tokens(
     chunk_size: int,
 ) -> np.ndarray:
     """Host log-probs `[B, T]` (0 off `loss_mask`) of `params` on `input_ids` / `attention_mask` / `loss_mask`,
-    `rows` rows at a time (the unit the train step shards over the devices)."""
+    `rows` rows at a time (the unit the train step shards over the devices; a last partial chunk is padded with
+    rows that carry no loss, so every call has one shape)."""
     score = make_scorer(graphdef, chunk_size=chunk_size)
     names = ("input_ids", "attention_mask", "loss_mask")
     shardings = {k: parallel.batch_sharding(mesh, 2) for k in names}
+    total = len(tokens["input_ids"])
     chunks = []
-    for start in range(0, len(tokens["input_ids"]), rows):
-        chunks.append(score(params, device_batch({k: tokens[k][start : start + rows] for k in names}, shardings)))
-    return np.concatenate(parallel.to_host(chunks))
+    for start in range(0, total, rows):
+        chunk = {k: tokens[k][start : start + rows] for k in names}
+        short = rows - len(chunk["input_ids"])
+        if short:
+            chunk = {k: np.concatenate([v, np.zeros((short, *v.shape[1:]), v.dtype)]) for k, v in chunk.items()}
+        chunks.append(score(params, device_batch(chunk, shardings)))
+    return np.concatenate(parallel.to_host(chunks))[:total]

@@ -1,0 +1,25 @@
+"""DPO on the miniature: the SFT start against a frozen copy of itself, on pairs from a stored offline set (the
+BCPG-NSA paper's DPO baseline) or a {prompt, chosen, rejected} JSONL (`--config.dpo.pairs=path`).
+
+python -m nsa_jax.main --config=configs/dpo_tiny.py --config.dpo.dataset_dir=runs/offline_set
+
+The learning rate is the online miniature's, not yet tuned for DPO.
+"""
+
+from configs import base
+from configs.rl_presets import dpo_defaults
+
+
+def get_config(arg=None):
+    c = dpo_defaults(base.get_config(arg))
+    c.workdir = "runs/dpo_tiny"
+    c.model.path = "runs/sft_tiny/export"
+    c.data.seq_len = 80  # JSONL pairs: prompt + response + EOS per row
+    c.optimizer.learning_rate = 3e-5
+    c.optimizer.warmup_steps = 0
+    c.optimizer.weight_decay = 0.0
+    c.log_every = 1
+    c.checkpoint.every = 50
+    c.metrics.tensorboard = False
+    c.export.enabled = False
+    return base.lock(c)

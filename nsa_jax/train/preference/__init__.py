@@ -1,0 +1,1 @@
+"""Preference training on the core loop: DPO (sigmoid and IPO) with a stored frozen reference."""
