@@ -8,28 +8,20 @@ import json
 import numpy as np
 import pytest
 
-from nsa_jax import models, tasks, train
-from nsa_jax.models.tiny import TINY_DIR
+from nsa_jax import tasks, train
 from nsa_jax.rollouts import Batch, OfflineSet
 from nsa_jax.train.preference.dpo import pairs_from_offline
-
-
-def _wrong_last_step(problem: tasks.Problem) -> str:
-    *head, last_step, _ = problem.solution.split("\n")
-    wrong = str(int(last_step.rsplit("=", 1)[1]) + 1)
-    return "\n".join([*head, last_step.rsplit("=", 1)[0] + "= " + wrong, f"#### {wrong}"])
+from tests.rl.rl_helpers import one_layer_start, wrong_last_step
 
 
 @pytest.fixture(scope="module")
 def start_dir(tmp_path_factory) -> str:
-    cfg = models.load_config(TINY_DIR).replace(num_hidden_layers=1, hidden_size=64, intermediate_size=128, head_dim=16)
-    path = tmp_path_factory.mktemp("m")
-    return str(models.save_pretrained(models.init_model(cfg, seed=0), path, tokenizer_from=TINY_DIR))
+    return one_layer_start(tmp_path_factory.mktemp("m"))
 
 
 def test_dpo_raises_preference_accuracy_on_toy_pairs(start_dir, tmp_path):
     problems = tasks.get_task("arith").sample("train", 16, seed=2, difficulty=1)
-    lines = [{"prompt": p.prompt, "chosen": p.solution, "rejected": _wrong_last_step(p)} for p in problems]
+    lines = [{"prompt": p.prompt, "chosen": p.solution, "rejected": wrong_last_step(p)} for p in problems]
     (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
     c = importlib.import_module("configs.dpo_tiny").get_config()
     c.workdir, c.model.path, c.dpo.pairs = str(tmp_path / "run"), start_dir, str(tmp_path / "pairs.jsonl")

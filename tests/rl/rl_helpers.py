@@ -6,6 +6,8 @@ import numpy as np
 
 from configs import base
 from configs.rl_presets import rl_defaults
+from nsa_jax import models, tasks
+from nsa_jax.models.tiny import TINY_DIR
 from nsa_jax.rollouts import Batch, Rollout
 from nsa_jax.train.rl import RLUpdate, make_engine
 from tests.train.helpers import TINY
@@ -79,3 +81,19 @@ def grpo_advantages(rewards, group_size: int, eps: float = 1e-6) -> np.ndarray:
     r = np.asarray(rewards, np.float64).reshape(-1, group_size)
     std = r.std(axis=1, ddof=1, keepdims=True)
     return ((r - r.mean(axis=1, keepdims=True)) / (std + eps)).reshape(-1).astype(np.float32)
+
+
+def one_layer_start(path) -> str:
+    """A freshly initialised one-layer version of the built-in tiny model (width 64) with its character tokenizer,
+    saved as an HF directory at `path`: plumbing, not learning; one layer keeps CPU compilation short."""
+    cfg = models.load_config(TINY_DIR).replace(num_hidden_layers=1, hidden_size=64, intermediate_size=128, head_dim=16)
+    return str(models.save_pretrained(models.init_model(cfg, seed=0), path, tokenizer_from=TINY_DIR))
+
+
+def wrong_last_step(problem: tasks.Problem) -> str:
+    """The canonical solution of a built-in arith problem with its last step's value and the answer changed: the
+    steps before it stay correct (the ones BCPG-NSA mines), the answer is wrong."""
+    *head, last_step, _ = problem.solution.split("\n")
+    lhs, value = last_step.rsplit("=", 1)
+    wrong = str(int(value) + 1)
+    return "\n".join([*head, f"{lhs}= {wrong}", f"#### {wrong}"])

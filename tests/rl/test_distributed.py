@@ -16,9 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import safetensors.numpy
-
-from nsa_jax import models
-from nsa_jax.models.tiny import TINY_DIR
+from rl_helpers import one_layer_start
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,8 +60,7 @@ def _records(workdir: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_two_processes_match_one_process(tmp_path):
-    cfg = models.load_config(TINY_DIR).replace(num_hidden_layers=1, hidden_size=64, intermediate_size=128, head_dim=16)
-    start = str(models.save_pretrained(models.init_model(cfg, seed=0), tmp_path / "start", tokenizer_from=TINY_DIR))
+    start = one_layer_start(tmp_path / "start")
     single, multi = tmp_path / "single", tmp_path / "multi"
     _run(
         [sys.executable, "-m", "nsa_jax.main", *_args(start, single)],

@@ -5,10 +5,9 @@ import dataclasses
 
 import jax
 import numpy as np
-from rl_helpers import synthetic_rollout
+from rl_helpers import one_layer_start, synthetic_rollout
 
 from nsa_jax import models, parallel, tasks
-from nsa_jax.models.tiny import TINY_DIR
 from nsa_jax.rollouts.offline import OfflineSet, collect_offline, from_rollouts
 from nsa_jax.train.sft import format_prompt
 
@@ -51,8 +50,8 @@ def test_mixed_groups_are_kept_and_the_set_reloads_identically(tmp_path):
 
 
 def test_collect_offline_samples_every_problem_with_the_behaviour_policy(tmp_path):
-    cfg = models.load_config(TINY_DIR).replace(num_hidden_layers=1, hidden_size=64, intermediate_size=128, head_dim=16)
-    model, tokenizer = models.init_model(cfg, seed=0), models.load_tokenizer(TINY_DIR)
+    start = one_layer_start(tmp_path / "start")
+    model, tokenizer = models.from_pretrained(start), models.load_tokenizer(start)
     problems = _problems(3)
 
     def reward(row_problems, responses):  # in each call, group q has q + 1 right answers of 4: every group mixed

@@ -9,23 +9,13 @@ import os
 
 import numpy as np
 import pytest
+from rl_helpers import one_layer_start, wrong_last_step
 
 from nsa_jax import models, tasks, train
-from nsa_jax.models.tiny import TINY_DIR
 from nsa_jax.rollouts import Batch, OfflineSet
 from nsa_jax.train.sft import format_prompt
 
 PROMPT, NEW, G = 56, 64, 4
-
-
-def _wrong_last_step(problem: tasks.Problem) -> str:
-    """The canonical solution with its last step's value changed (so the answer is wrong too): the steps before
-    it stay correct, the ones the NSA weights mine."""
-    lines = problem.solution.split("\n")
-    *head, last_step, _ = lines
-    value = last_step.rsplit("=", 1)[1].strip()
-    wrong = str(int(value) + 1)
-    return "\n".join([*head, last_step.rsplit("=", 1)[0] + "= " + wrong, f"#### {wrong}"])
 
 
 def stored_set(tokenizer, groups: int = 4) -> OfflineSet:
@@ -35,7 +25,7 @@ def stored_set(tokenizer, groups: int = 4) -> OfflineSet:
     rows, responses, rewards = [], [], []
     for p in problems:
         for k in range(G):
-            text = p.solution if k < 2 else _wrong_last_step(p)
+            text = p.solution if k < 2 else wrong_last_step(p)
             responses.append(text)
             rewards.append(task.verify(text, p))
             prompt = tokenizer.encode(format_prompt(p.prompt), add_special_tokens=False)
@@ -58,10 +48,7 @@ def stored_set(tokenizer, groups: int = 4) -> OfflineSet:
 
 @pytest.fixture(scope="module")
 def start_dir(tmp_path_factory) -> str:
-    cfg = models.load_config(TINY_DIR).replace(num_hidden_layers=1, hidden_size=64, intermediate_size=128, head_dim=16)
-    return str(
-        models.save_pretrained(models.init_model(cfg, seed=0), tmp_path_factory.mktemp("m"), tokenizer_from=TINY_DIR)
-    )
+    return one_layer_start(tmp_path_factory.mktemp("m"))
 
 
 def _config(method: str, start: str, workdir: str):

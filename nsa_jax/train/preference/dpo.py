@@ -61,19 +61,10 @@ def pairs_from_offline(offline: OfflineSet) -> Batch:
 
 def pairs_from_jsonl(path: str, tokenizer, seq_len: int) -> Batch:
     """Chosen / rejected rows tokenised like SFT data from `{"prompt", "chosen", "rejected"}` lines."""
-    if not os.path.isfile(path):
-        raise data_lib.DataError(f"pair file {path!r} does not exist or is not a file")
-    texts = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                texts += [(record["prompt"], record["chosen"]), (record["prompt"], record["rejected"])]
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise data_lib.DataError(f"{path}:{number}: expected 'prompt', 'chosen' and 'rejected' ({e})") from e
-    rows = data_lib.tokenize(texts, tokenizer, seq_len)
+    records = data_lib.jsonl_records(path, ("prompt", "chosen", "rejected"))
+    rows = data_lib.tokenize(
+        [(p, r) for p, chosen, rejected in records for r in (chosen, rejected)], tokenizer, seq_len
+    )
     return Batch({k: getattr(rows, k) for k in TOKENS}, {}, 2)
 
 

@@ -41,11 +41,13 @@ def task_pairs(task_name: str, n: int, *, seed: int, difficulty: int | None) -> 
     return [(p.prompt, p.solution) for p in tasks.get_task(task_name).sample("train", n, seed, difficulty)]
 
 
-def jsonl_pairs(path: str) -> list[tuple[str, str]]:
-    """(prompt, response) pairs from a JSONL file whose lines hold string fields `prompt` and `response`."""
+def jsonl_records(path: str, fields: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The string `fields` of every line of a JSONL file, as tuples; a missing file, a bad line or a non-string
+    field is a DataError naming the file (and line)."""
     if not os.path.isfile(path):
         raise DataError(f"data file {path!r} does not exist or is not a file")
-    pairs = []
+    records = []
+    names = ", ".join(repr(f) for f in fields)
     try:
         with open(path, encoding="utf-8") as f:
             for number, line in enumerate(f, start=1):
@@ -53,17 +55,22 @@ def jsonl_pairs(path: str) -> list[tuple[str, str]]:
                     continue
                 try:
                     record = json.loads(line)
-                    prompt, response = record["prompt"], record["response"]
+                    values = tuple(record[name] for name in fields)
                 except (json.JSONDecodeError, KeyError, TypeError) as e:
-                    raise DataError(f"{path}:{number}: expected a JSON object with 'prompt' and 'response' ({e})")
-                if not isinstance(prompt, str) or not isinstance(response, str):
-                    raise DataError(f"{path}:{number}: 'prompt' and 'response' must be strings")
-                pairs.append((prompt, response))
+                    raise DataError(f"{path}:{number}: expected a JSON object with {names} ({e})") from e
+                if not all(isinstance(v, str) for v in values):
+                    raise DataError(f"{path}:{number}: {names} must be strings")
+                records.append(values)
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"cannot read data file {path!r}: {e}") from e
-    if not pairs:
+    if not records:
         raise DataError(f"data file {path!r} holds no examples")
-    return pairs
+    return records
+
+
+def jsonl_pairs(path: str) -> list[tuple[str, str]]:
+    """(prompt, response) pairs from a JSONL file whose lines hold string fields `prompt` and `response`."""
+    return jsonl_records(path, ("prompt", "response"))
 
 
 @dataclass(frozen=True)
