@@ -118,9 +118,11 @@ class Engine:
         return jax.eval_shape(self.new_state, params)
 
     def initial_params(self) -> Any:
-        """A copy of the parameters the engine started from (before any step): a frozen reference model."""
-        params = self._params if self._state is None else self._state.params
-        return jax.tree.map(jnp.copy, params)
+        """A copy of the parameters the engine was built with, the start policy: a frozen reference model. Only
+        before the state exists (no step taken, no checkpoint restored), since the state owns them from then on."""
+        if self._state is not None:
+            raise RuntimeError("initial_params() after the training state was created: take the reference first")
+        return jax.tree.map(jnp.copy, self._params)
 
     def policy(self) -> nnx.Module:
         """The model with the current parameters (the step donates the state, so they are set on each call)."""

@@ -53,7 +53,7 @@ def make_policy_loss_fn(
     """
     loss = losses.get_policy_loss(name)
     extra = dict(knobs)
-    if max_len is not None and "max_len" in inspect.signature(loss).parameters:  # BCPG has no L_max
+    if max_len is not None and _accepts(loss, "max_len"):  # BCPG has no L_max
         extra.setdefault("max_len", max_len)
     if beta_kl > 0:
         extra["beta_kl"] = beta_kl
@@ -71,3 +71,10 @@ def make_policy_loss_fn(
         return term, {"policy_loss": term, **metrics}
 
     return loss_fn
+
+
+def _accepts(fn: Any, name: str) -> bool:
+    """Whether `fn` takes the keyword `name`, by name or through `**kwargs` (the GRPO family passes its knobs on
+    to `policy_loss`)."""
+    params = inspect.signature(fn).parameters.values()
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
