@@ -56,8 +56,14 @@ class Batch:
     def with_rows(self, **arrays: np.ndarray) -> Batch:
         return dataclasses.replace(self, rows={**self.rows, **arrays})
 
+    def select(self, index: np.ndarray) -> Batch:
+        """Rows `index` as a batch (keep whole groups in order for `group_size` to stay meaningful)."""
+        return Batch(
+            {k: v[index] for k, v in self.tokens.items()}, {k: v[index] for k, v in self.rows.items()}, self.group_size
+        )
+
     def take(self, index: np.ndarray) -> dict[str, np.ndarray]:
-        """The arrays of rows `index` (host dict, ready for the train step)."""
+        """The arrays of any rows `index` (host dict, ready for the train step; no group check)."""
         return {k: v[index] for k, v in self.arrays().items()}
 
     def cut(self, cols: slice) -> Batch:

@@ -53,9 +53,8 @@ class OfflineSet:
         """Groups `index, index + count, ...`: this process's part on `count` hosts."""
         groups = np.arange(len(self))[index::count]
         rows = (groups[:, None] * self.group_size + np.arange(self.group_size)).reshape(-1)
-        part = self.batch.take(rows)
         return OfflineSet(
-            Batch({k: part[k] for k in TOKEN_ARRAYS}, {"rewards": part["rewards"]}, self.group_size),
+            self.batch.select(rows),
             [self.problems[g] for g in groups],
             [self.responses[r] for r in rows],
             self.stats,

@@ -34,10 +34,7 @@ class GroupEpochs:
         groups = order[k * self.groups_per_step : (k + 1) * self.groups_per_step]
         g = self.batch.group_size
         rows = (groups[:, None] * g + np.arange(g)).reshape(-1)
-        picked = Batch(
-            {n: v[rows] for n, v in self.batch.tokens.items()}, {n: v[rows] for n, v in self.batch.rows.items()}, g
-        )
-        host = token_band(picked).arrays()
+        host = token_band(self.batch.select(rows)).arrays()
         metrics = rollouts.group_outcomes(host["rewards"], g) if "rewards" in host else {}
         return Round([host], metrics)
 
