@@ -15,7 +15,9 @@ python=${PYTHON:-python}
 port=${PORT:-$("$python" -c 'import socket; s = socket.socket(); s.bind(("localhost", 0)); print(s.getsockname()[1])')}
 
 export JAX_PLATFORMS=cpu
-export XLA_FLAGS="--xla_force_host_platform_device_count=${DEVICES_PER_PROCESS:-1}"
+# The caller's other XLA flags (an instruction-set cap, dumps) are kept; the device count is this script's.
+kept=$(printf '%s\n' ${XLA_FLAGS:-} | grep -v -- '--xla_force_host_platform_device_count' | tr '\n' ' ' || true)
+export XLA_FLAGS="${kept}--xla_force_host_platform_device_count=${DEVICES_PER_PROCESS:-1}"
 export NSA_JAX_COORDINATOR="localhost:${port}" NSA_JAX_NUM_PROCESSES="${num}"
 
 pids=()

@@ -18,6 +18,8 @@ import pytest
 import safetensors.numpy
 from rl_helpers import one_layer_start
 
+from tests.train.helpers import xla_flags
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -64,7 +66,7 @@ def test_two_processes_match_one_process(tmp_path):
     single, multi = tmp_path / "single", tmp_path / "multi"
     _run(
         [sys.executable, "-m", "nsa_jax.main", *_args(start, single)],
-        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+        XLA_FLAGS=xla_flags(2),
     )
     _run(["bash", str(REPO / "launch" / "local_multiprocess.sh"), "2", *_args(start, multi)], DEVICES_PER_PROCESS="1")
 

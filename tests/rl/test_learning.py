@@ -5,11 +5,16 @@ Each method runs its miniature config (`configs/rl_tiny.py:METHOD`: 32 prompts x
 step at 3e-5 each) for ROLLOUTS rollouts on level 1 and is evaluated on 256 held-out level-1 problems x 8 samples,
 before and after, with the same evaluation keys (so the comparison is paired).
 
+The assertion is statistical, not a fixed margin: the run's own paired bootstrap over the 256 problems
+(`gain/pass@1/low` in eval_rl.json, `nsa_jax.train.rl.heldout.paired_gains`) must put the 95% lower bound of the
+gain above zero. A fixed margin of 0.02 sat near one standard error of the gain (about 0.012 here), so it passed or
+failed by the luck of the draw; the bound scales with the evaluation's own noise.
+
 Each run goes through the command line in a subprocess on one CPU device, exactly as a user runs the miniature (the
-suite's 8 fake devices would shard the tiny model 8 ways on 2 cores). Seeds are fixed throughout (model init, SFT
-data, rollout prompts and sampling keys, evaluation keys), so on one platform the numbers repeat; across platforms
-and code changes the SFT start itself moves (measured 0.336 and 0.272 sampled pass@1 from two versions of the
-code), so the margin sits well inside the gains measured from both. Measured figures are in README.md.
+suite's 8 fake devices would shard the tiny model 8 ways on 2 cores; every other XLA flag, such as
+--xla_cpu_max_isa=AVX2, is passed on). Seeds are fixed throughout (model init, SFT data, rollout prompts and
+sampling keys, evaluation keys), so on one platform the numbers repeat; across platforms and code changes the SFT
+start itself moves (measured 0.272 on an Intel Xeon, 0.375 on an AMD EPYC). Measured figures are in README.md.
 """
 
 import json
@@ -19,15 +24,17 @@ import sys
 
 import pytest
 
+from tests.train.helpers import xla_flags
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 METHODS = ["grpo", "drgrpo", "lens", "nsr", "psr", "wreinforce", "ngrpo", "rft"]
 ROLLOUTS = 50
-MARGIN = 0.02  # held-out level-1 sampled pass@1 after ROLLOUTS rollouts minus the SFT start's, at least
+MARGIN = 0.0  # the 95% paired-bootstrap lower bound of the held-out pass@1 gain must lie above this
 
 
 def _cli(config: str, *overrides: str) -> None:
     """`python -m nsa_jax.main --config=<config> <overrides>` on one CPU device; fails the test on a non-zero exit."""
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = {**os.environ, "XLA_FLAGS": xla_flags(None)}  # one device; an instruction-set cap is kept
     command = [sys.executable, "-m", "nsa_jax.main", f"--config={config}", *overrides]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, f"{' '.join(command)}\n{done.stderr[-3000:]}"
@@ -56,6 +63,8 @@ def test_each_method_raises_heldout_accuracy_over_its_sft_start(method, sft_star
     )
     with open(os.path.join(tmp_path, "eval_rl.json"), encoding="utf-8") as f:
         summary = json.load(f)
-    print(method, {k: round(v, 4) for k, v in summary.items() if "pass@" in k})  # the figures, with pytest -s
+    print(method, {k: round(v, 4) for k, v in summary.items() if "pass@1" in k})  # the figures, with pytest -s
     assert summary["rollouts"] == ROLLOUTS
-    assert summary["pass@1"] >= summary["start/pass@1"] + MARGIN, summary
+    gain = summary["pass@1"] - summary["start/pass@1"]
+    assert summary["gain/pass@1"] == pytest.approx(gain), summary  # the interval is about this comparison
+    assert summary["gain/pass@1/low"] > MARGIN, summary

@@ -156,6 +156,10 @@ def test_resumed_and_repeated_runs_report_what_the_straight_run_reports(start_di
     train.get_trainer("rl")(_evaluating(_config(start_dir, straight_dir)))
     straight = _summary(straight_dir)
     assert {"start/pass@1", "pass@1", "start/pass@4/d2", "mean_all_wrong_frac"} <= set(straight)
+    # The paired comparison of the last evaluation with the first, from the per-problem files of both.
+    assert straight["gain/pass@1"] == pytest.approx(straight["pass@1"] - straight["start/pass@1"])
+    assert straight["gain/pass@4/d2/low"] <= straight["gain/pass@4/d2"] <= straight["gain/pass@4/d2/high"]
+    assert sorted(os.listdir(os.path.join(straight_dir, "heldout"))) == [f"round_00000{i}.npz" for i in range(3)]
 
     _interrupted_at_second_rollout(_evaluating(_config(start_dir, resumed_dir)), monkeypatch)
     train.get_trainer("rl")(_evaluating(_config(start_dir, resumed_dir)))

@@ -1,6 +1,7 @@
 """Small shared pieces of the train tests: a tiny model config, a random SFT batch, a jitted step on a mesh."""
 
 import functools
+import os
 
 import jax
 import ml_collections
@@ -10,6 +11,15 @@ from nsa_jax import models, parallel
 from nsa_jax.train import init_state, jit_train_step, make_train_step, split_model, state_shardings
 from nsa_jax.train.core import make_optimizer
 from nsa_jax.train.sft import nll_loss
+
+
+def xla_flags(devices: int | None) -> str:
+    """XLA_FLAGS for a subprocess with `devices` fake CPU devices (None: XLA's one), keeping every other flag of
+    this process's (an instruction-set cap such as --xla_cpu_max_isa=AVX2 must reach the runs it checks)."""
+    flags = os.environ.get("XLA_FLAGS", "").split()
+    kept = [f for f in flags if not f.startswith("--xla_force_host_platform_device_count")]
+    return " ".join(kept + ([f"--xla_force_host_platform_device_count={devices}"] if devices else []))
+
 
 # The shape of every test model: one layer, small enough that CPU compilation stays short.
 SMALL_SHAPE = {

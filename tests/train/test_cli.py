@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import safetensors.numpy
-from helpers import SMALL_SHAPE
+from helpers import SMALL_SHAPE, xla_flags
 
 from nsa_jax import models
 from nsa_jax.models.tiny import TINY_DIR
@@ -51,7 +51,7 @@ def command(model: str, workdir: Path, *extra: str) -> list[str]:
 
 
 def env(devices: int = 1) -> dict[str, str]:
-    return {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+    return {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": xla_flags(devices)}
 
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:

@@ -54,12 +54,13 @@ def run(
     rounds: int,
     desc: str,
     log_every: int = 1,
-    evaluate: Callable[[], dict[str, float]] | None = None,
+    evaluate: Callable[[int], dict[str, float]] | None = None,
     eval_every: int = 0,
 ) -> list[Record]:
     """Runs rounds `[resume point, rounds)` and returns the run's whole history (restored records included).
 
-    `evaluate` (held-out metrics of `engine.policy()`) runs before the first round (record 0) and every
+    `evaluate(position)` (held-out metrics of `engine.policy()` after `position` rounds) runs before the first
+    round (position 0) and every
     `eval_every` rounds and at the end; its values are recorded as `eval/<name>`. A record is written every
     `log_every` rounds, at the end and with every evaluation. Checkpoints follow `config.checkpoint`.
     """
@@ -81,7 +82,7 @@ def run(
 
     try:
         if evaluate is not None and start == 0:
-            record(0, _evaluated(evaluate))
+            record(0, _evaluated(evaluate, 0))
         for position in range(start, rounds):
             done = position + 1
             round_ = source.round(position, engine)
@@ -93,7 +94,7 @@ def run(
             values["tokens_per_s"] = tokens / max(update_s, 1e-9)
             evaluated = evaluate is not None and (done % max(eval_every, 1) == 0 or done == rounds)
             if evaluated:
-                values.update(_evaluated(evaluate))
+                values.update(_evaluated(evaluate, done))
             if evaluated or done % log_every == 0 or done == rounds:
                 record(done, values)
             _check_finite(values, done, config.nonfinite_max_in_a_row)
@@ -128,9 +129,9 @@ def _restore(
     return latest, history
 
 
-def _evaluated(evaluate: Callable[[], dict[str, float]]) -> Record:
+def _evaluated(evaluate: Callable[[int], dict[str, float]], position: int) -> Record:
     clock = time.perf_counter()
-    values = {f"eval/{k}": float(v) for k, v in evaluate().items()}
+    values = {f"eval/{k}": float(v) for k, v in evaluate(position).items()}
     values["time/eval_s"] = time.perf_counter() - clock
     return values
 

@@ -130,7 +130,7 @@ def train(config: ml_collections.ConfigDict) -> nnx.Module:
     )
     rounds = o.epochs * source.steps_per_epoch
     engine = Engine.from_config(config, model, setting.mesh, loss_fn, total_steps=rounds, group_size=offline.group_size)
-    evaluate = (lambda: setting.evaluate(engine.policy())) if config.eval.enabled else None
+    evaluate = (lambda position: setting.evaluate(engine.policy(), position)) if config.eval.enabled else None
     history = run(
         config,
         engine,
@@ -141,7 +141,7 @@ def train(config: ml_collections.ConfigDict) -> nnx.Module:
         evaluate=evaluate,
         eval_every=config.eval.every or rounds,
     )
-    summary = {**summarize(history), "dataset": offline.stats}
+    summary = {**summarize(history), **setting.gains(history), "dataset": offline.stats}
     if parallel.is_main_process():
         os.makedirs(config.workdir, exist_ok=True)
         with open(os.path.join(config.workdir, "eval_offline.json"), "w", encoding="utf-8") as f:

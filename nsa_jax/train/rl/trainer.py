@@ -60,15 +60,15 @@ class TaskSetting:
             heldout.problems_by_level(self.task, "test", e.difficulties, e.num_problems, e.seed) if e.enabled else []
         )
 
-    def evaluate(self, model: nnx.Module) -> dict[str, float]:
-        """Held-out pass@k of `model` by difficulty, with the same sampling keys on every call."""
+    def evaluate(self, model: nnx.Module, position: int | None = None) -> dict[str, float]:
+        """Held-out pass@k of `model` by difficulty, with the same sampling keys on every call. With `position`
+        (rounds done), the per-problem results also go to `heldout_path(position)` for paired comparisons."""
         e = self.config.eval
-        return heldout.evaluate(
+        correct = heldout.sample_correct(
             model,
             self.tokenizer,
             self.eval_problems,
             samples=e.samples,
-            ks=e.ks,
             batch_size=e.batch_size,
             key=jax.random.PRNGKey(e.seed),
             prompt_fn=self.prompt_fn,
@@ -78,6 +78,21 @@ class TaskSetting:
             max_prompt_len=self.config.rl.max_prompt_len,
             mesh=self.mesh,
         )
+        levels = [p.difficulty for p in self.eval_problems]
+        if position is not None and parallel.is_main_process():
+            heldout.save_correct(self.heldout_path(position), correct, levels)
+        return heldout.metrics(correct, levels, e.ks)
+
+    def heldout_path(self, position: int) -> str:
+        return os.path.join(self.config.workdir, "heldout", f"round_{position:06d}.npz")
+
+    def gains(self, history: list[dict[str, float]]) -> dict[str, float]:
+        """`heldout.paired_gains` of the run's last held-out evaluation over its first (`{}` without two)."""
+        positions = [r["step"] for r in history if any(k.startswith("eval/") for k in r)]
+        paths = [self.heldout_path(int(p)) for p in positions[:1] + positions[-1:]]
+        if len(positions) < 2 or not all(os.path.exists(p) for p in paths):
+            return {}
+        return heldout.paired_gains(*paths, self.config.eval.ks)
 
 
 def make_task(config: ml_collections.ConfigDict) -> Any:
@@ -187,8 +202,8 @@ class RLRun:
             "group_size": rl.group_size,
         }
 
-    def evaluate(self) -> dict[str, float]:
-        return self.setting.evaluate(self.engine.policy())
+    def evaluate(self, position: int | None = None) -> dict[str, float]:
+        return self.setting.evaluate(self.engine.policy(), position)
 
 
 def summarize(history: list[dict[str, float]]) -> dict[str, float]:
@@ -225,7 +240,7 @@ def train_and_report(config: ml_collections.ConfigDict) -> tuple[nnx.Module, dic
         evaluate=job.evaluate if e.enabled else None,
         eval_every=e.every,
     )
-    summary = summarize(history)
+    summary = {**summarize(history), **job.setting.gains(history)}
     if parallel.is_main_process():
         os.makedirs(config.workdir, exist_ok=True)
         with open(os.path.join(config.workdir, "eval_rl.json"), "w", encoding="utf-8") as f:
