@@ -201,3 +201,16 @@ def dpo_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.dpo.epochs = 2  # passes over the pairs
     c.batch_size = 64  # rows per optimiser step: 32 pairs (chosen, rejected)
     return c
+
+
+def rm_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Adds the `rm` block (the reward model of PNS, ALGORITHMS.md section 4) to a base config `c`."""
+    c.trainer = "reward_model"
+    c.rm = ml_collections.ConfigDict()
+    c.rm.pairs = "offline"  # "offline": the stored set in rm.dataset_dir; or a {prompt, chosen, rejected} JSONL
+    c.rm.dataset_dir = "runs/offline_set"  # the stored set, when rm.pairs = "offline"
+    c.rm.center_coef = 0.01  # lambda of the centring penalty lambda * (r_w + r_l)^2
+    c.rm.heldout_frac = 0.2  # share of prompts (by a hash of their tokens) whose pairs are only evaluated
+    c.rm.epochs = 4  # passes over the training pairs
+    c.eval.every = 0  # rounds between held-out accuracy evaluations (0: before training and at the end only)
+    return c

@@ -1,6 +1,8 @@
-"""Flax NNX decoder (Llama 3, Qwen2/2.5, Qwen3), KV cache, and Hugging Face checkpoint import/export."""
+"""Flax NNX decoder (Llama 3, Qwen2/2.5, Qwen3), KV cache, a scalar head (PRM / reward model), and Hugging Face
+checkpoint import/export."""
 
 from nsa_jax.models.config import SUPPORTED_MODEL_TYPES, ModelConfig, UnsupportedModelError
+from nsa_jax.models.heads import ScalarHead, from_pretrained_head, last_token_scores, save_head
 from nsa_jax.models.hf_io import CheckpointError, from_pretrained, load_config, save_pretrained
 from nsa_jax.models.tiny import tiny_model_dir
 from nsa_jax.models.tokenizer import load_tokenizer
@@ -11,13 +13,17 @@ __all__ = [
     "CheckpointError",
     "KVCache",
     "ModelConfig",
+    "ScalarHead",
     "Transformer",
     "UnsupportedModelError",
     "from_pretrained",
+    "from_pretrained_head",
     "init_model",
+    "last_token_scores",
     "load_config",
     "load_tokenizer",
     "positions_from_mask",
+    "save_head",
     "save_pretrained",
     "tiny_model_dir",
 ]

@@ -13,7 +13,7 @@ import os
 import shutil
 import struct
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -164,14 +164,17 @@ def read_raw_tensor(file: Path, name: str) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------------- loading
-def _check_tensors(path: Path, cfg: ModelConfig, abstract: Transformer, found: dict) -> None:
-    """Raises CheckpointError for missing, unexpected, mis-shaped or non-float tensors, before any data is read."""
+def _check_tensors(
+    path: Path, cfg: ModelConfig, abstract: Transformer, found: dict, extra: Collection[str] = ()
+) -> None:
+    """Raises CheckpointError for missing, unexpected, mis-shaped or non-float tensors, before any data is read;
+    the names in `extra` may be present and are left to the caller."""
     table = param_table(cfg)
     expected = {}
     for p, var in nnx.to_flat_state(nnx.state(abstract, nnx.Param)):
         conv = table[tuple(p)]
         expected[conv.hf_name] = jax.eval_shape(lambda x, c=conv: c.to_hf(x), var.get_value()).shape
-    ignored = {n for n in found if n.endswith(_IGNORED_SUFFIXES)}
+    ignored = {n for n in found if n.endswith(_IGNORED_SUFFIXES)} | set(extra)
     if cfg.tie_word_embeddings:  # tied checkpoints may or may not repeat the embedding as lm_head
         ignored.add("lm_head.weight")
     missing = sorted(set(expected) - set(found))
@@ -206,6 +209,8 @@ def from_pretrained(
     dtype: Any = jnp.float32,
     param_dtype: Any = None,
     shardings: Shardings | None = None,
+    lm_head: bool = True,
+    extra_tensors: Collection[str] = (),
 ) -> Transformer:
     """Loads a local HF checkpoint directory (Llama 3 / Qwen2 / Qwen3) into an nsa_jax Transformer.
 
@@ -214,13 +219,19 @@ def from_pretrained(
     callable (param path, abstract nnx.Param with its `axes` metadata) -> Sharding or None. A sharded parameter
     is assembled with `jax.make_array_from_callback`, so each device only receives its slice; the host holds one
     converted tensor at a time (memory-mapped reads, no torch).
+
+    lm_head=False builds the backbone alone (a scalar-head model's, `models.heads`): no output projection, and an
+    untied `lm_head.weight` in the checkpoint is ignored. `extra_tensors`: names the checkpoint may also hold (a
+    head's `score.weight`), read by the caller.
     """
     path = checkpoint_dir(path)
     param_dtype = param_dtype or dtype
     cfg = load_config(path, dtype=dtype, param_dtype=param_dtype)
+    if not lm_head:
+        cfg = cfg.replace(tie_word_embeddings=True)  # tied: the only output projection is the (kept) embedding
     found = tensor_index(path)
     abstract = nnx.eval_shape(lambda: Transformer(cfg, rngs=nnx.Rngs(0)))
-    _check_tensors(path, cfg, abstract, found)
+    _check_tensors(path, cfg, abstract, found, extra_tensors)
     table, sharding_for = param_table(cfg), _sharding_lookup(shardings)
     for p, var in nnx.to_flat_state(nnx.state(abstract, nnx.Param)):
         p = tuple(p)
@@ -244,18 +255,21 @@ def save_pretrained(
     tokenizer_from: str | os.PathLike | None = None,
     dtype: Any = None,
     metadata: Mapping[str, str] | None = None,
+    hf_config: Mapping[str, Any] | None = None,
+    extra_tensors: Mapping[str, np.ndarray] | None = None,
 ) -> Path:
     """Writes `model` as an HF checkpoint directory that `transformers.AutoModelForCausalLM` loads unchanged.
 
     config.json comes from `ModelConfig.to_hf`, weights go to one `model.safetensors` (metadata format=pt, which
     transformers requires, plus `metadata`) in the parameter dtype or `dtype`; tokenizer files (and
-    generation_config.json) are copied from `tokenizer_from`.
+    generation_config.json) are copied from `tokenizer_from`. `hf_config` replaces config.json's keys and
+    `extra_tensors` adds named tensors (a scalar head's architecture and `score.weight`, `models.heads`).
     Everything is written to a temporary sibling directory first and renamed into place, so an interrupted save
     never leaves a half-written checkpoint at `out_dir`. Returns out_dir.
     """
     out_dir = Path(out_dir)
     cfg = model.config if dtype is None else model.config.replace(param_dtype=dtype)
-    tensors = to_hf_tensors(model)
+    tensors = {**to_hf_tensors(model), **(extra_tensors or {})}
     if dtype is not None:
         tensors = {k: v.astype(dtype) for k, v in tensors.items()}
     for name, value in tensors.items():
@@ -264,7 +278,8 @@ def save_pretrained(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        (tmp / CONFIG_FILE).write_text(json.dumps(cfg.to_hf(), indent=2) + "\n", encoding="utf-8")
+        hf = {**cfg.to_hf(), **(hf_config or {})}
+        (tmp / CONFIG_FILE).write_text(json.dumps(hf, indent=2) + "\n", encoding="utf-8")
         safetensors.numpy.save_file(tensors, tmp / WEIGHTS_FILE, metadata={"format": "pt", **(metadata or {})})
         if tokenizer_from is not None:
             src = checkpoint_dir(tokenizer_from)

@@ -8,7 +8,7 @@ from nsa_jax.train.core.epochs import GroupEpochs
 from nsa_jax.train.core.loop import NonFiniteError, Source, run, run_dir
 from nsa_jax.train.core.metrics import MetricsWriter
 from nsa_jax.train.core.optim import learning_rate_schedule, make_optimizer
-from nsa_jax.train.core.policy import export_policy, load_policy, model_dir, set_params
+from nsa_jax.train.core.policy import dtype_of, export_policy, load_policy, model_dir, param_placement, set_params
 from nsa_jax.train.core.scoring import make_scorer, score_tokens, sequence_logprobs
 from nsa_jax.train.core.state import TrainState, init_state, split_model, state_shardings
 from nsa_jax.train.core.step import (
@@ -31,6 +31,7 @@ __all__ = [
     "Source",
     "TrainState",
     "device_batch",
+    "dtype_of",
     "export_policy",
     "init_state",
     "jit_train_step",
@@ -41,6 +42,7 @@ __all__ = [
     "make_train_step",
     "micro_batches",
     "model_dir",
+    "param_placement",
     "run",
     "run_dir",
     "score_tokens",

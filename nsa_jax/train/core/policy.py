@@ -5,6 +5,8 @@ exporting the trained policy back to an HF directory.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 import jax.numpy as jnp
 import ml_collections
@@ -51,12 +53,10 @@ def load_policy(config: ml_collections.ConfigDict, mesh: Mesh, path: str) -> nnx
     """The model at `path` with each parameter placed directly in its sharding (logical axes -> mesh table), and
     `model.remat` as its activation rematerialisation."""
 
-    def sharding(_, var: nnx.Variable) -> NamedSharding:
-        axes = var.get_metadata().get("axes") or (None,) * len(var.shape)
-        return NamedSharding(mesh, parallel.logical_to_spec(axes, var.shape, mesh))
-
-    dtype = _dtype(config.model.dtype)
-    model = models.from_pretrained(path, dtype=dtype, param_dtype=_dtype(config.model.param_dtype), shardings=sharding)
+    dtype = dtype_of(config.model.dtype)
+    model = models.from_pretrained(
+        path, dtype=dtype, param_dtype=dtype_of(config.model.param_dtype), shardings=param_placement(mesh)
+    )
     # Like the dtypes, remat is a compute choice that the checkpoint's config.json does not hold.
     model.config = model.config.replace(remat=config.model.remat)
     replicated = parallel.replicated_against_rules(model, mesh)
@@ -69,6 +69,16 @@ def load_policy(config: ml_collections.ConfigDict, mesh: Mesh, path: str) -> nnx
     return model
 
 
+def param_placement(mesh: Mesh) -> Callable[[tuple, nnx.Variable], NamedSharding]:
+    """Where each parameter of a loaded checkpoint goes: its logical axes through the mesh table."""
+
+    def sharding(_, var: nnx.Variable) -> NamedSharding:
+        axes = var.get_metadata().get("axes") or (None,) * len(var.shape)
+        return NamedSharding(mesh, parallel.logical_to_spec(axes, var.shape, mesh))
+
+    return sharding
+
+
 def set_params(model: nnx.Module, params: dict) -> None:
     """Puts a pure dict of parameters (a TrainState's) back into the module, keeping their shardings."""
     state = nnx.state(model, nnx.Param)
@@ -76,15 +86,19 @@ def set_params(model: nnx.Module, params: dict) -> None:
     nnx.update(model, state)
 
 
-def export_policy(model: nnx.Module, out_dir: str, tokenizer_from: str) -> None:
-    """Writes the policy as an HF directory from process 0; every process joins the gather of sharded weights."""
+def export_policy(
+    model: nnx.Module, out_dir: str, tokenizer_from: str, save: Callable[..., Any] = models.save_pretrained
+) -> None:
+    """Writes the model as an HF directory from process 0 (`save`: `models.save_pretrained`, or `models.save_head`
+    for a scalar head); every process joins the gather of sharded weights."""
     graphdef, params = split_model(model)
     host = multihost_utils.process_allgather(params, tiled=True)
     if parallel.is_main_process():
-        models.save_pretrained(nnx.merge(graphdef, host), out_dir, tokenizer_from=tokenizer_from)
+        save(nnx.merge(graphdef, host), out_dir, tokenizer_from=tokenizer_from)
 
 
-def _dtype(name: str):
+def dtype_of(name: str):
+    """The dtype a config names (`model.dtype`, `model.param_dtype`): "float32" or "bfloat16"."""
     if name not in DTYPES:
         raise ValueError(f"dtype {name!r} is not one of {sorted(DTYPES)}")
     return DTYPES[name]
