@@ -214,3 +214,16 @@ def rm_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.rm.epochs = 4  # passes over the training pairs
     c.eval.every = 0  # rounds between held-out accuracy evaluations (0: before training and at the end only)
     return c
+
+
+def prm_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Turns an offline config `c` (`offline_method`) into a PRM-training one: the `prm` block; the stored set is
+    `offline.*`'s, labelled by the task's step checker."""
+    c.trainer = "prm"
+    c.prm = ml_collections.ConfigDict()
+    c.prm.backbone = ""  # HF directory of the PRM's backbone; "" = model.path (the policy's)
+    c.prm.threshold = 0.5  # a step is judged correct when sigmoid(score) exceeds this
+    c.prm.heldout_frac = 0.2  # share of prompts (by a hash of their tokens) kept for the held-out judge quality
+    c.prm.epochs = 4  # passes over the training prompts' responses
+    c.eval.every = 0  # rounds between held-out evaluations (0: before training and at the end only)
+    return c

@@ -1,11 +1,13 @@
 """nsa_jax.judges: BCPG-NSA's step judging, inference only (training a judge is a trainer's job).
 
-Today: step segmentation (`segment`: rule and task segmenters, per-token step ids) and the combination of judges
-with its report against ground truth (`consensus`: consensus / or / llm / prm / oracle modes, precision, recall,
-mined tokens). The PRM and LLM judges themselves arrive with the rest of the BCPG-NSA pipeline.
+Step segmentation (`segment`: rule and task segmenters, per-token step ids), the PRM judge (`prm`: a scalar head's
+step probabilities above a threshold), and the combination of judges with its report against ground truth
+(`consensus`: consensus / or / llm / prm / oracle modes, precision, recall, mined tokens). The LLM judge arrives
+with the rest of the BCPG-NSA pipeline.
 """
 
 from nsa_jax.judges.consensus import MODES, combine, judge_metrics, judge_report, step_token_counts
+from nsa_jax.judges.prm import PRMJudge, step_ends, step_values
 from nsa_jax.judges.segment import (
     RuleSegmenter,
     Segmenter,
@@ -17,6 +19,7 @@ from nsa_jax.judges.segment import (
 
 __all__ = [
     "MODES",
+    "PRMJudge",
     "RuleSegmenter",
     "Segmenter",
     "TaskSegmenter",
@@ -24,7 +27,9 @@ __all__ = [
     "judge_metrics",
     "judge_report",
     "response_step_ids",
+    "step_ends",
     "step_token_counts",
+    "step_values",
     "token_offsets",
     "token_step_ids",
 ]

@@ -21,7 +21,7 @@ from nsa_jax.losses.lens import lens_advantages, lens_loss, lens_rewards, lens_w
 from nsa_jax.losses.logprobs import token_logprobs
 from nsa_jax.losses.nsa import bcpg_loss, nsa_mined_mask, nsa_token_weights
 from nsa_jax.losses.policy import grpo_loss, ngrpo_loss, nsr_loss, policy_loss, rft_loss
-from nsa_jax.losses.preference import DPO_LOSSES, bt_loss, dpo_loss
+from nsa_jax.losses.preference import DPO_LOSSES, bt_loss, dpo_loss, step_bce_loss
 from nsa_jax.losses.registry import POLICY_LOSSES, get_policy_loss
 from nsa_jax.losses.topr import topr_loss
 from nsa_jax.losses.types import LossTerm
@@ -54,6 +54,7 @@ __all__ = [
     "outcome_advantages",
     "policy_loss",
     "rft_loss",
+    "step_bce_loss",
     "token_logprobs",
     "topr_loss",
 ]

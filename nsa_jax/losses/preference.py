@@ -1,5 +1,6 @@
-"""Pairwise preference losses: DPO / IPO for the policy and centre-regularised Bradley-Terry for a reward model
-(ALGORITHMS.md sections 1 and 4). Inputs are per-pair ``[P]`` scalars; LossTerms count pairs."""
+"""Preference and judge losses: DPO / IPO for the policy, centre-regularised Bradley-Terry for a reward model
+(ALGORITHMS.md sections 1 and 4; per-pair ``[P]`` scalars, LossTerms count pairs) and step BCE for a process reward
+model (section 3; per-token ``[B, T]``, LossTerms count steps)."""
 
 from collections.abc import Callable
 
@@ -101,3 +102,24 @@ def bt_loss(
         "pairs": n,
     }
     return LossTerm(jnp.sum(per_pair * m), n), metrics
+
+
+def step_bce_loss(scores: jax.Array, targets: jax.Array, mask: jax.Array) -> tuple[LossTerm, Metrics]:
+    """Binary cross-entropy of a process reward model's step scores (logits), ``[B, T]`` -> LossTerm (sum, steps).
+
+    Per step-end token (``mask`` 1: the last token of a step) ``-[y log sigmoid(s) + (1 - y) log sigmoid(-s)]`` with
+    ``y`` the step's 0/1 label in ``targets`` (the BCE of ALGORITHMS.md section 3's PRM judge; the paper's PRM is
+    trained this way on step labels [secondary]). Every other position carries no loss.
+
+    Metrics: ``accuracy`` (``s > 0`` agrees with ``y``), ``positive_frac`` (share of labels 1), ``steps``.
+    """
+    m, s, y = f32(mask), f32(scores), f32(targets)
+    per = -(y * jax.nn.log_sigmoid(s) + (1.0 - y) * jax.nn.log_sigmoid(-s))
+    n = jnp.sum(m)
+    hit = (jax.lax.stop_gradient(s) > 0) == (y > 0.5)
+    metrics = {
+        "accuracy": safe_div(jnp.sum(hit * m), n),
+        "positive_frac": safe_div(jnp.sum(y * m), n),
+        "steps": n,
+    }
+    return LossTerm(jnp.sum(per * m), n), metrics

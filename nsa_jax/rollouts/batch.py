@@ -11,6 +11,7 @@ Batches are group-major (ALGORITHMS.md section 0): rows `q*G .. q*G+G-1` are the
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Mapping
 
 import numpy as np
@@ -69,6 +70,23 @@ class Batch:
     def cut(self, cols: slice) -> Batch:
         """Only columns `cols` of the per-token arrays; per-row arrays unchanged."""
         return dataclasses.replace(self, tokens={k: v[:, cols] for k, v in self.tokens.items()})
+
+
+def split_by_prompt(batch: Batch, heldout_frac: float) -> tuple[Batch, Batch]:
+    """(training, held-out) groups of `batch`: a group is held out when the hash of its first row's prompt tokens
+    (attended, outside `loss_mask`) falls in the first `heldout_frac` of the hash range. Every group of one prompt
+    lands on the same side, whatever the source, so a judge or reward model is never evaluated on a prompt it was
+    trained on."""
+    ids, attention, loss = (batch.tokens[k] for k in ("input_ids", "attention_mask", "loss_mask"))
+    g = batch.group_size
+    held = np.zeros(len(batch) // g, bool)
+    for q in range(len(held)):
+        row = q * g
+        prompt = ids[row][(attention[row] > 0) & (loss[row] == 0)].astype(np.int32)
+        digest = hashlib.sha256(prompt.tobytes()).digest()
+        held[q] = int.from_bytes(digest[:8], "little") / 2.0**64 < heldout_frac
+    rows = lambda keep: np.flatnonzero(np.repeat(keep, g))
+    return batch.select(rows(~held)), batch.select(rows(held))
 
 
 def group_outcomes(rewards: np.ndarray, group_size: int) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """Everything with an optimiser: thin trainers over one core.
 
 `core/` holds the state, the pure jitted step, the engine, the one resumable loop, checkpoints, metrics, optimiser,
-scoring and policy load / export; `sft/`, `rl/`, `offline/` and `preference/` (DPO, the reward model) are the trainers built on it,
+scoring and policy load / export; `sft/`, `rl/`, `offline/` and `preference/` (DPO, the reward model, the PRM) are the trainers built on it,
 `demo.py` the miniature comparison (SFT, then each RL method from the same start). `TRAINERS` maps `config.trainer` to a function
 `(config) -> result`; `nsa_jax.main` dispatches on it.
 """
@@ -24,7 +24,7 @@ from nsa_jax.train.core import (
     split_model,
     state_shardings,
 )
-from nsa_jax.train.preference import dpo, reward_model
+from nsa_jax.train.preference import dpo, prm, reward_model
 from nsa_jax.train.sft import DataError
 
 TRAINERS: dict[str, Callable[[ml_collections.ConfigDict], Any]] = {
@@ -33,6 +33,7 @@ TRAINERS: dict[str, Callable[[ml_collections.ConfigDict], Any]] = {
     "offline": offline.train,
     "dpo": dpo.train,
     "reward_model": reward_model.train,
+    "prm": prm.train,
     "rl_demo": demo.train,
 }
 

@@ -209,3 +209,23 @@ def test_bt_loss():
     sig_neg = 1 / (1 + np.exp(x))
     np.testing.assert_allclose(gw, (-sig_neg + 2 * lam * s) / 11, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(gl, (sig_neg + 2 * lam * s) / 11, rtol=1e-4, atol=1e-6)
+
+
+def test_step_bce_loss():
+    """BCE with logits on step-end tokens only, against numpy: value, gradient (sigmoid(s) - y over the steps) and
+    accuracy; positions off the mask carry neither loss nor gradient."""
+    rng = np.random.default_rng(6)
+    s = rng.normal(0, 2, (3, 7)).astype(np.float32)
+    y = (rng.uniform(size=(3, 7)) < 0.5).astype(np.float32)
+    m = (rng.uniform(size=(3, 7)) < 0.4).astype(np.float32)
+    m[0, 0] = 1.0
+
+    value, g = jax.jit(jax.value_and_grad(lambda a: losses.step_bce_loss(a, y, m)[0].value))(s)
+    x = s.astype(np.float64)
+    per = -(y * ref.log_sigmoid(x) + (1 - y) * ref.log_sigmoid(-x))
+    n = m.sum()
+    np.testing.assert_allclose(float(value), (per * m).sum() / n, **TOL)
+    np.testing.assert_allclose(g, m * (1 / (1 + np.exp(-x)) - y) / n, rtol=1e-4, atol=1e-6)
+    _, metrics = jit_call(losses.step_bce_loss, s, y, m)
+    np.testing.assert_allclose(float(metrics["accuracy"]), (((s > 0) == (y > 0.5)) * m).sum() / n, rtol=1e-6)
+    assert float(metrics["steps"]) == n

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from nsa_jax import models, tasks, train
-from nsa_jax.rollouts import Batch
-from nsa_jax.train.preference.reward_model import split_by_prompt
+from nsa_jax.rollouts import Batch, split_by_prompt
 from tests.rl.rl_helpers import one_layer_start
 
 

@@ -8,8 +8,9 @@ from configs import base
 from configs.rl_presets import rl_defaults
 from nsa_jax import models, tasks
 from nsa_jax.models.tiny import TINY_DIR
-from nsa_jax.rollouts import Batch, Rollout
+from nsa_jax.rollouts import Batch, OfflineSet, Rollout
 from nsa_jax.train.rl import RLUpdate, make_engine
+from nsa_jax.train.sft import format_prompt
 from tests.train.helpers import TINY
 
 PROMPT, RESPONSE = 4, 6
@@ -97,3 +98,37 @@ def wrong_last_step(problem: tasks.Problem) -> str:
     lhs, value = last_step.rsplit("=", 1)
     wrong = str(int(value) + 1)
     return "\n".join([*head, f"{lhs}= {wrong}", f"#### {wrong}"])
+
+
+STORED_PROMPT, STORED_NEW, G = 56, 64, 4  # the stored sets' prompt / response widths and group size
+
+
+def stored_set(tokenizer, groups: int = 4, respond=None, seed: int = 11) -> OfflineSet:
+    """`groups` level-2 arith problems x G responses, tokenised with `tokenizer`; response k of a problem is
+    `respond(problem, k)` (default: 2 canonical solutions, then 2 with a wrong last step), its reward the task's
+    verifier; behaviour log-probs random."""
+    task = tasks.get_task("arith")
+    respond = respond or (lambda p, k: p.solution if k < 2 else wrong_last_step(p))
+    problems = task.sample("train", groups, seed=seed, difficulty=2)
+    rows, responses, rewards = [], [], []
+    for p in problems:
+        for k in range(G):
+            text = respond(p, k)
+            responses.append(text)
+            rewards.append(task.verify(text, p))
+            prompt = tokenizer.encode(format_prompt(p.prompt), add_special_tokens=False)
+            answer = tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_token_id]
+            rows.append((prompt, answer))
+    n, width = len(rows), STORED_PROMPT + STORED_NEW
+    ids, attention = np.zeros((n, width), np.int32), np.zeros((n, width), np.int32)
+    loss = np.zeros((n, width), np.float32)
+    for i, (prompt, answer) in enumerate(rows):
+        ids[i, STORED_PROMPT - len(prompt) : STORED_PROMPT] = prompt
+        ids[i, STORED_PROMPT : STORED_PROMPT + len(answer)] = answer
+        attention[i, STORED_PROMPT - len(prompt) : STORED_PROMPT + len(answer)] = 1
+        loss[i, STORED_PROMPT : STORED_PROMPT + len(answer)] = 1.0
+    logp_b = -np.random.default_rng(0).exponential(1.0, ids.shape).astype(np.float32) * loss
+    tokens = {"input_ids": ids, "attention_mask": attention, "loss_mask": loss, "logp_b": logp_b}
+    batch = Batch(tokens, {"rewards": np.asarray(rewards, np.float32)}, G)
+    stats = {"prompts": groups, "dropped_all_right": 0, "dropped_all_wrong": 0, "kept": groups}
+    return OfflineSet(batch, problems, responses, stats)

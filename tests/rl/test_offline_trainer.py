@@ -9,41 +9,9 @@ import os
 
 import numpy as np
 import pytest
-from rl_helpers import one_layer_start, wrong_last_step
+from rl_helpers import G, one_layer_start, stored_set
 
 from nsa_jax import models, tasks, train
-from nsa_jax.rollouts import Batch, OfflineSet
-from nsa_jax.train.sft import format_prompt
-
-PROMPT, NEW, G = 56, 64, 4
-
-
-def stored_set(tokenizer, groups: int = 4) -> OfflineSet:
-    """`groups` level-2 problems x G responses: 2 canonical, 2 with a wrong last step; behaviour log-probs random."""
-    task = tasks.get_task("arith")
-    problems = task.sample("train", groups, seed=11, difficulty=2)
-    rows, responses, rewards = [], [], []
-    for p in problems:
-        for k in range(G):
-            text = p.solution if k < 2 else wrong_last_step(p)
-            responses.append(text)
-            rewards.append(task.verify(text, p))
-            prompt = tokenizer.encode(format_prompt(p.prompt), add_special_tokens=False)
-            answer = tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_token_id]
-            rows.append((prompt, answer))
-    n = len(rows)
-    ids, attention, loss = np.zeros((n, PROMPT + NEW), np.int32), np.zeros((n, PROMPT + NEW), np.int32), None
-    loss = np.zeros((n, PROMPT + NEW), np.float32)
-    for i, (prompt, answer) in enumerate(rows):
-        ids[i, PROMPT - len(prompt) : PROMPT] = prompt
-        ids[i, PROMPT : PROMPT + len(answer)] = answer
-        attention[i, PROMPT - len(prompt) : PROMPT + len(answer)] = 1
-        loss[i, PROMPT : PROMPT + len(answer)] = 1.0
-    logp_b = -np.random.default_rng(0).exponential(1.0, ids.shape).astype(np.float32) * loss
-    tokens = {"input_ids": ids, "attention_mask": attention, "loss_mask": loss, "logp_b": logp_b}
-    batch = Batch(tokens, {"rewards": np.asarray(rewards, np.float32)}, G)
-    stats = {"prompts": groups, "dropped_all_right": 0, "dropped_all_wrong": 0, "kept": groups}
-    return OfflineSet(batch, problems, responses, stats)
 
 
 @pytest.fixture(scope="module")

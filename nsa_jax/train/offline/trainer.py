@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 
 import jax
 import ml_collections
@@ -34,12 +35,16 @@ from nsa_jax.train.rl.trainer import TaskSetting, summarize
 STEP_LABELS = ("none", "oracle")
 
 
-def build_dataset(config: ml_collections.ConfigDict, setting: TaskSetting, model: nnx.Module) -> OfflineSet:
-    """Stage 1: the stored set, sampled by the behaviour policy `model` (every process samples; process 0 writes;
-    all then read the file, so every process trains on the same set)."""
+def build_dataset(
+    config: ml_collections.ConfigDict, setting: TaskSetting, model: nnx.Module | Callable[[], nnx.Module]
+) -> OfflineSet:
+    """Stage 1: the stored set, sampled by the behaviour policy `model` (or the policy a callable loads, called only
+    when the set must be sampled); every process samples, process 0 writes, all then read the file, so every
+    process trains on the same set."""
     o = config.offline
     directory = o.dataset_dir or os.path.join(config.workdir, "dataset")
     if not os.path.isfile(os.path.join(directory, "meta.json")):
+        model = model() if callable(model) and not isinstance(model, nnx.Module) else model
         problems = heldout.problems_by_level(
             setting.task, "train", o.difficulties, o.num_prompts // len(o.difficulties), config.data.seed
         )

@@ -13,7 +13,6 @@ training figures to `<workdir>/eval_rm.json`. The trained head is exported as a 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
@@ -23,7 +22,7 @@ import numpy as np
 from flax import nnx
 
 from nsa_jax import losses, models, parallel
-from nsa_jax.rollouts import Batch, OfflineSet
+from nsa_jax.rollouts import Batch, OfflineSet, split_by_prompt
 from nsa_jax.train.core import (
     Engine,
     GroupEpochs,
@@ -52,19 +51,6 @@ def bt_loss_fn(head: models.ScalarHead, batch: StepBatch, rng: jax.Array, *, cen
     del rng
     r = pair_scores(head, batch)
     return losses.bt_loss(r[:, 0], r[:, 1], center_coef=center_coef)
-
-
-def split_by_prompt(pairs: Batch, heldout_frac: float) -> tuple[Batch, Batch]:
-    """(training, held-out) pairs: a pair is held out when the hash of its prompt tokens falls in the first
-    `heldout_frac` of the hash range, so every pair of one prompt lands on the same side."""
-    ids, attention, loss = (pairs.tokens[k] for k in TOKENS)
-    prompt = (attention > 0) & (loss == 0)
-    held = np.zeros(len(pairs) // 2, bool)
-    for p in range(len(held)):
-        digest = hashlib.sha256(ids[2 * p][prompt[2 * p]].astype(np.int32).tobytes()).digest()
-        held[p] = int.from_bytes(digest[:8], "little") / 2.0**64 < heldout_frac
-    rows = lambda keep: np.flatnonzero(np.repeat(keep, 2))
-    return pairs.select(rows(~held)), pairs.select(rows(held))
 
 
 def pairwise_accuracy(head: models.ScalarHead, pairs: Batch, mesh, rows: int) -> float:
