@@ -178,7 +178,9 @@ def offline_method(c: ml_collections.ConfigDict, name: str) -> ml_collections.Co
     c.offline = ml_collections.ConfigDict()
     c.offline.loss = loss  # a name in nsa_jax.losses.POLICY_LOSSES, fed the stored behaviour log-probs
     c.offline.loss_kwargs = ml_collections.ConfigDict(knobs)
-    c.offline.step_labels = labels  # "none" or "oracle" (the task's ground-truth step checker)
+    c.offline.step_labels = labels  # "none", "oracle" (the task's ground-truth step checker) or "prm" (the PRM judge)
+    c.offline.prm_dir = ""  # with step_labels "prm": a PRM head directory (the "prm" trainer's export)
+    c.offline.prm_threshold = 0.5  # the PRM judge calls a step correct when sigmoid(score) exceeds this
     c.offline.dataset_dir = ""  # "" = <workdir>/dataset; point several methods at one set to compare them fairly
     c.offline.num_prompts = 256  # training problems in the stored set (before all-right / all-wrong are dropped)
     c.offline.difficulties = (1,)  # their levels, equally

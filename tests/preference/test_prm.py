@@ -2,12 +2,14 @@
 step is garbled so that step and the answer are wrong: a pattern a fresh one-layer backbone can learn to see on any
 prompt): on held-out prompts' wrong responses the PRM judge's recall of correct steps rises from 0 (a fresh head's
 sigmoid(0) = 0.5 is not above the 0.5 threshold) with high precision; the exported head reloads into the judge
-with the same labels; the step helpers agree with a hand-made case."""
+with the same labels; the offline pipeline's "prm" step labels are that judge's, with judge_report.json scoring it
+against the ground truth on another stored set; the step helpers agree with a hand-made case."""
 
 import importlib
 import json
 
 import numpy as np
+import pytest
 
 from nsa_jax import judges, models, train
 from nsa_jax.train.offline.trainer import oracle_steps
@@ -34,20 +36,28 @@ def _config(start: str, workdir: str):
     return c
 
 
-def test_prm_learns_step_labels_that_hold_on_heldout_prompts(tmp_path):
-    start = one_layer_start(tmp_path / "start")
-    tokenizer = models.load_tokenizer(start)
-    stored_set(tokenizer, groups=24, respond=garbled_last_step).save(str(tmp_path / "run" / "dataset"))
-    config = _config(start, str(tmp_path / "run"))
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(start dir, PRM workdir, its config): one PRM trained on 24 problems x G responses."""
+    root = tmp_path_factory.mktemp("prm")
+    start = one_layer_start(root / "start")
+    stored_set(models.load_tokenizer(start), groups=24, respond=garbled_last_step).save(str(root / "run" / "dataset"))
+    config = _config(start, str(root / "run"))
     train.get_trainer("prm")(config)
-    report = json.loads((tmp_path / "run" / "eval_prm.json").read_text(encoding="utf-8"))
+    return start, root / "run", config
+
+
+def test_prm_learns_step_labels_that_hold_on_heldout_prompts(trained):
+    start, run, config = trained
+    tokenizer = models.load_tokenizer(start)
+    report = json.loads((run / "eval_prm.json").read_text(encoding="utf-8"))
     assert report["heldout_rows"] >= 4 * G and report["train_rows"] >= 12 * G
     assert report["start"]["recall"] == 0.0 and report["start"]["precision"] == 1.0  # nothing mined at the start
     # Measured: held-out recall 1.0, precision 1.0, step accuracy 1.0.
     assert report["heldout"]["recall"] >= 0.8 and report["heldout"]["precision"] >= 0.8, report
 
     # The exported head, reloaded into a judge, labels the held-out set as the trainer's evaluation did.
-    head = models.from_pretrained_head(tmp_path / "run" / "export")
+    head = models.from_pretrained_head(run / "export")
     offline = stored_set(tokenizer, groups=24, respond=garbled_last_step)
     labels = oracle_steps(offline, TaskSetting(config))
     data = prm_batch(offline, labels)
@@ -66,3 +76,31 @@ def test_step_ends_and_values():
     got = judges.step_values(values, step_ids, 3)
     np.testing.assert_array_equal(got[0], [2.0, 5.0, np.nan])
     np.testing.assert_array_equal(got[1], [9.0, np.nan, 11.0])
+
+
+def test_offline_pipeline_labels_steps_with_the_prm_and_reports_it(trained, tmp_path):
+    start, run, _ = trained
+    tokenizer = models.load_tokenizer(start)
+
+    c = importlib.import_module("configs.offline_tiny").get_config("bcpg_nsa")
+    c.workdir, c.model.path = str(tmp_path / "nsa"), start
+    c.offline.step_labels, c.offline.prm_dir = "prm", str(run / "export")
+    c.batch_size, c.offline.epochs, c.eval.enabled = 2 * G, 1, False
+    c.metrics.tensorboard = False
+    other = stored_set(tokenizer, groups=6, respond=garbled_last_step, seed=12)  # prompts the PRM never saw
+    other.save(str(tmp_path / "nsa" / "dataset"))
+    train.get_trainer("offline")(c)
+
+    report = json.loads((tmp_path / "nsa" / "judge_report.json").read_text(encoding="utf-8"))
+    assert set(report) == {"prm", "oracle"}
+    assert report["oracle"]["precision"] == 1.0 and report["oracle"]["recall"] == 1.0
+    # Measured: the PRM's precision and recall 1.0 on the 12 wrong responses (24 correct steps of 48).
+    assert report["prm"]["recall"] >= 0.8 and report["prm"]["precision"] >= 0.8, report
+
+    # The stored labels are the judge's own, step for step, and the report's counts follow from them.
+    with np.load(tmp_path / "nsa" / "steps_prm.npz") as f:
+        step_ids, stored = f["step_ids"], f["step_correct"]
+    judge = judges.PRMJudge(models.from_pretrained_head(run / "export"), threshold=0.5, rows=8)
+    np.testing.assert_array_equal(stored, judge.label(other.batch.tokens, step_ids, stored.shape[1]))
+    wrong = other.batch.rows["rewards"] <= 0.5
+    assert report["prm"]["mined_steps"] == stored[wrong].sum()
