@@ -178,9 +178,16 @@ def offline_method(c: ml_collections.ConfigDict, name: str) -> ml_collections.Co
     c.offline = ml_collections.ConfigDict()
     c.offline.loss = loss  # a name in nsa_jax.losses.POLICY_LOSSES, fed the stored behaviour log-probs
     c.offline.loss_kwargs = ml_collections.ConfigDict(knobs)
-    c.offline.step_labels = labels  # "none", "oracle" (the task's ground-truth step checker) or "prm" (the PRM judge)
+    c.offline.step_labels = labels  # "none", "oracle" (the task's ground-truth step checker), or a judge mode:
+    # "prm" (the PRM judge), "llm" (the LLM judge), "consensus" (both say correct, the paper's), "or" (either)
     c.offline.prm_dir = ""  # with step_labels "prm": a PRM head directory (the "prm" trainer's export)
     c.offline.prm_threshold = 0.5  # the PRM judge calls a step correct when sigmoid(score) exceeds this
+    c.offline.llm_judge_dir = ""  # with step_labels "llm" / "consensus" / "or": the LLM judge's HF directory
+    c.offline.llm_judge_style = "full"  # "full" (the rules in words, any instruct model) or "compact" (fine-tuned)
+    c.offline.llm_judge_format = "chat"  # "chat": the judge's chat template; "plain": prompt + newline (as SFT)
+    c.offline.llm_judge_max_prompt_len = 1024  # judge prompts are left-padded to this many tokens
+    c.offline.llm_judge_max_new_tokens = 256  # the verdict's budget
+    c.offline.llm_judge_batch_size = 16  # prompts per sampler call
     c.offline.dataset_dir = ""  # "" = <workdir>/dataset; point several methods at one set to compare them fairly
     c.offline.num_prompts = 256  # training problems in the stored set (before all-right / all-wrong are dropped)
     c.offline.difficulties = (1,)  # their levels, equally
@@ -228,4 +235,18 @@ def prm_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.prm.heldout_frac = 0.2  # share of prompts (by a hash of their tokens) kept for the held-out judge quality
     c.prm.epochs = 4  # passes over the training prompts' responses
     c.eval.every = 0  # rounds between held-out evaluations (0: before training and at the end only)
+    return c
+
+
+def judge_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Turns an offline config `c` (`offline_method`) into an LLM-judge fine-tuning one (`train/sft/judge.py`):
+    the `judge` block; the stored set is `offline.*`'s, labelled by the task's step checker."""
+    c.trainer = "llm_judge"
+    c.judge = ml_collections.ConfigDict()
+    c.judge.heldout_frac = 0.2  # share of prompts (by a hash of their tokens) kept for the held-out judge quality
+    c.judge.steps = 600  # SFT steps on the verdict examples
+    c.judge.seq_len = 192  # tokens per example: compact judge prompt + newline + verdict + EOS
+    c.judge.max_prompt_len = 176  # judge prompts are left-padded to this many tokens when judging
+    c.judge.max_new_tokens = 24  # the verdict's budget
+    c.judge.batch_size = 64  # prompts per sampler call when judging
     return c

@@ -45,10 +45,11 @@ def combine(mode: str, *, llm: Labels, prm: Labels, oracle: Labels | None = None
 
 
 def judge_metrics(mined: Labels, truth: Labels, step_tokens: Sequence[Sequence[int]]) -> dict[str, float]:
-    """Precision and recall of `mined` steps against `truth` over all steps of the given (wrong) responses, and
-    the tokens mined (`step_tokens[i][k]`: tokens in step k of response i). Precision is 1 when nothing is mined
-    (no false positive), recall 1 when nothing is truly correct."""
-    tp = fp = fn = tokens = 0
+    """Precision and recall of `mined` steps against `truth` over all steps of the given (wrong) responses, the
+    tokens and steps mined (`step_tokens[i][k]`: tokens in step k of response i), and the accuracy of the labels
+    over all steps. Precision is 1 when nothing is mined (no false positive), recall 1 when nothing is truly
+    correct, accuracy 1 when there is no step."""
+    tp = fp = fn = tokens = steps = 0
     for i, (m, t, n) in enumerate(zip(mined, truth, step_tokens, strict=True)):
         if not len(m) == len(t) == len(n):
             raise ValueError(f"response {i}: {len(m)} mined labels, {len(t)} true labels, {len(n)} step lengths")
@@ -57,11 +58,13 @@ def judge_metrics(mined: Labels, truth: Labels, step_tokens: Sequence[Sequence[i
             fp += bool(mk and not tk)
             fn += bool(tk and not mk)
             tokens += int(nk) if mk else 0
+            steps += 1
     return {
         "precision": tp / (tp + fp) if tp + fp else 1.0,
         "recall": tp / (tp + fn) if tp + fn else 1.0,
         "mined_tokens": float(tokens),
         "mined_steps": float(tp + fp),
+        "accuracy": (steps - fp - fn) / steps if steps else 1.0,
     }
 
 

@@ -26,6 +26,7 @@ from nsa_jax.train.core import (
 )
 from nsa_jax.train.preference import dpo, prm, reward_model
 from nsa_jax.train.sft import DataError
+from nsa_jax.train.sft import judge as llm_judge
 
 TRAINERS: dict[str, Callable[[ml_collections.ConfigDict], Any]] = {
     "sft": sft.train,
@@ -34,6 +35,7 @@ TRAINERS: dict[str, Callable[[ml_collections.ConfigDict], Any]] = {
     "dpo": dpo.train,
     "reward_model": reward_model.train,
     "prm": prm.train,
+    "llm_judge": llm_judge.train,
     "rl_demo": demo.train,
 }
 

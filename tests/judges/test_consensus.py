@@ -40,9 +40,16 @@ def test_report_counts_by_hand(tmp_path):
     labels = {mode: combine(mode, llm=LLM, prm=PRM, oracle=TRUTH) for mode in ("consensus", "or", "oracle")}
     report = judge_report(labels, TRUTH, TOKENS, str(tmp_path / "judge_report.json"))
     # consensus mines (0,0) right and (1,0) wrong: precision 1/2; true steps (0,0), (1,1): recall 1/2; 5 + 2 tokens
-    assert report["consensus"] == {"precision": 0.5, "recall": 0.5, "mined_tokens": 7.0, "mined_steps": 2.0}
+    # ... and agrees with the truth on 3 of the 5 steps, as or does.
+    assert report["consensus"] == {
+        "precision": 0.5,
+        "recall": 0.5,
+        "mined_tokens": 7.0,
+        "mined_steps": 2.0,
+        "accuracy": 0.6,
+    }
     # or mines (0,0) (0,1) (1,0) (1,1): 2 of 4 right, both true steps found, 5 + 3 + 2 + 6 tokens
-    assert report["or"] == {"precision": 0.5, "recall": 1.0, "mined_tokens": 16.0, "mined_steps": 4.0}
+    assert report["or"] == {"precision": 0.5, "recall": 1.0, "mined_tokens": 16.0, "mined_steps": 4.0, "accuracy": 0.6}
     assert report["oracle"]["precision"] == 1.0 and report["oracle"]["recall"] == 1.0
     assert json.loads((tmp_path / "judge_report.json").read_text(encoding="utf-8")) == report
     assert judge_metrics([[False]], [[False]], [[3]]) == {
@@ -50,5 +57,6 @@ def test_report_counts_by_hand(tmp_path):
         "recall": 1.0,
         "mined_tokens": 0.0,
         "mined_steps": 0.0,
+        "accuracy": 1.0,
     }
     assert step_token_counts(np.array([-1, 0, 0, 1, 1, 1, 2, -1]), 3) == [2, 3, 1]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nsa_jax import judges, models, train
-from nsa_jax.train.offline.trainer import oracle_steps
+from nsa_jax.train.offline.judging import oracle_steps
 from nsa_jax.train.preference.prm import prm_batch
 from nsa_jax.train.rl.trainer import TaskSetting
 from tests.rl.rl_helpers import G, one_layer_start, stored_set
@@ -53,7 +53,7 @@ def test_prm_learns_step_labels_that_hold_on_heldout_prompts(trained):
     report = json.loads((run / "eval_prm.json").read_text(encoding="utf-8"))
     assert report["heldout_rows"] >= 4 * G and report["train_rows"] >= 12 * G
     assert report["start"]["recall"] == 0.0 and report["start"]["precision"] == 1.0  # nothing mined at the start
-    # Measured: held-out recall 1.0, precision 1.0, step accuracy 1.0.
+    # Measured: held-out recall 1.0, precision 1.0, accuracy 1.0.
     assert report["heldout"]["recall"] >= 0.8 and report["heldout"]["precision"] >= 0.8, report
 
     # The exported head, reloaded into a judge, labels the held-out set as the trainer's evaluation did.
@@ -92,7 +92,7 @@ def test_offline_pipeline_labels_steps_with_the_prm_and_reports_it(trained, tmp_
     train.get_trainer("offline")(c)
 
     report = json.loads((tmp_path / "nsa" / "judge_report.json").read_text(encoding="utf-8"))
-    assert set(report) == {"prm", "oracle"}
+    assert set(report) == {"prm", "oracle", "counts"}
     assert report["oracle"]["precision"] == 1.0 and report["oracle"]["recall"] == 1.0
     # Measured: the PRM's precision and recall 1.0 on the 12 wrong responses (24 correct steps of 48).
     assert report["prm"]["recall"] >= 0.8 and report["prm"]["precision"] >= 0.8, report

@@ -5,12 +5,12 @@ interrupted run resumes at the stage where it stopped:
 1. the data set (`rollouts.offline`): `offline.num_prompts` training problems x `offline.samples_per_prompt`
    responses from the behaviour policy (the model at `model.path`), mixed groups only, in `<workdir>/dataset`
    (or `offline.dataset_dir`, to share one set between methods);
-2. step labels for BCPG-NSA (`offline.step_labels`), in `<workdir>/steps_<mode>.npz`: "none"; "oracle", the
-   built-in task's steps (`judges.TaskSegmenter`) labelled by its ground-truth step checker; or "prm", the same
-   steps labelled by the PRM judge (`judges.PRMJudge`: the head in `offline.prm_dir`, trained by the "prm" trainer,
-   above `offline.prm_threshold`). With a judge, `<workdir>/judge_report.json` scores each mode's labels against
-   the ground truth on the set's wrong responses (DESIGN.md's contract). The LLM judge and its consensus with the
-   PRM come next;
+2. step labels for BCPG-NSA (`offline.step_labels`, `train/offline/judging.py`), in `<workdir>/steps_<mode>.npz`:
+   "none"; "oracle", the built-in task's steps (`judges.TaskSegmenter`) labelled by its ground-truth step checker;
+   or a judge mode on the same steps: "prm" (`judges.PRMJudge`, the head in `offline.prm_dir` above
+   `offline.prm_threshold`), "llm" (`judges.llm.LLMJudge`, the model in `offline.llm_judge_dir`), "consensus"
+   (both call the step correct, the paper's choice) or "or". With a judge, `<workdir>/judge_report.json` scores
+   every mode those judges allow against the ground truth on the set's wrong responses (DESIGN.md's contract);
 3. training on the core loop: `offline.epochs` passes over the set's groups in seeded orders, one optimiser step
    per mini-batch of `batch_size` rows (whole groups), the loss `offline.loss` with `logp_old` the stored
    behaviour log-probs (so "grpo" is GRPO-offline: ratio and clip against the behaviour policy).
@@ -27,15 +27,15 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from nsa_jax import models, parallel, rollouts
-from nsa_jax.judges import PRMJudge, TaskSegmenter, judge_report, response_step_ids, step_token_counts
+from nsa_jax import parallel, rollouts
 from nsa_jax.rollouts import Batch, OfflineSet
-from nsa_jax.train.core import Engine, GroupEpochs, export_policy, load_policy, param_placement, run, run_dir
+from nsa_jax.train.core import Engine, GroupEpochs, export_policy, load_policy, run, run_dir
+from nsa_jax.train.offline import judging
 from nsa_jax.train.rl import heldout
 from nsa_jax.train.rl.loss import make_policy_loss_fn
 from nsa_jax.train.rl.trainer import TaskSetting, summarize
 
-STEP_LABELS = ("none", "oracle", "prm")
+STEP_LABELS = ("none", "oracle", "prm", "llm", "consensus", "or")
 
 
 def build_dataset(
@@ -69,51 +69,6 @@ def build_dataset(
     return OfflineSet.load(directory)
 
 
-def oracle_steps(offline: OfflineSet, setting: TaskSetting) -> dict[str, np.ndarray]:
-    """Per-token `step_ids` [N, T] (aligned with `input_ids`, -1 off the response) and per-row `step_correct`
-    [N, S] of the task's own steps, labelled by its ground-truth step checker."""
-    tokens, g = offline.batch.tokens, offline.group_size
-    segmenter = TaskSegmenter(setting.task)
-    step_ids = np.full(tokens["input_ids"].shape, -1, np.int32)
-    labels = []
-    for i, (text, mask) in enumerate(zip(offline.responses, tokens["loss_mask"], strict=True)):
-        problem = offline.problems[i // g]
-        cols = np.flatnonzero(mask > 0)
-        step_ids[i, cols], _ = response_step_ids(segmenter, setting.tokenizer, tokens["input_ids"][i, cols], problem)
-        labels.append(setting.task.check_steps(text, problem).correct)
-    width = max([len(x) for x in labels] + [1])
-    step_correct = np.zeros((len(labels), width), bool)
-    for i, x in enumerate(labels):
-        step_correct[i, : len(x)] = x
-    return {"step_ids": step_ids, "step_correct": step_correct}
-
-
-def prm_labels(config: ml_collections.ConfigDict, offline: OfflineSet, setting: TaskSetting, step_ids: np.ndarray):
-    """[N, S] PRM judge labels of the steps in `step_ids` (S = the widest response's step count)."""
-    o = config.offline
-    if not o.prm_dir:
-        raise ValueError("offline.step_labels='prm' needs offline.prm_dir (a head exported by the 'prm' trainer)")
-    head = models.from_pretrained_head(o.prm_dir, shardings=param_placement(setting.mesh))
-    judge = PRMJudge(head, threshold=o.prm_threshold, rows=config.batch_size, mesh=setting.mesh)
-    num_steps = int(step_ids.max()) + 1 if step_ids.size else 1
-    return judge.label(offline.batch.tokens, step_ids, max(num_steps, 1))
-
-
-def write_judge_report(path: str, offline: OfflineSet, step_ids: np.ndarray, modes: dict[str, np.ndarray]) -> None:
-    """`judges.judge_report` of each mode's [N, S] labels against `modes["oracle"]` (the ground truth, itself
-    a row of the report) on the set's wrong responses, each cut to its own steps."""
-    width = max(x.shape[1] for x in modes.values())
-    wrong = np.flatnonzero(offline.batch.rows["rewards"] <= 0.5)
-    steps = [int(step_ids[i].max()) + 1 for i in wrong]
-
-    def per_response(labels: np.ndarray) -> list[list[bool]]:
-        labels = np.pad(labels, ((0, 0), (0, width - labels.shape[1])))
-        return [list(map(bool, labels[i, :k])) for i, k in zip(wrong, steps, strict=True)]
-
-    sizes = [step_token_counts(step_ids[i], k) for i, k in zip(wrong, steps, strict=True)]
-    judge_report({m: per_response(x) for m, x in modes.items()}, per_response(modes["oracle"]), sizes, path)
-
-
 def step_labels(config: ml_collections.ConfigDict, offline: OfflineSet, setting: TaskSetting) -> dict[str, np.ndarray]:
     """Stage 2: the step labels of `offline.step_labels`, computed once into `<workdir>/steps_<mode>.npz` (with a
     judge, also `<workdir>/judge_report.json`)."""
@@ -124,14 +79,11 @@ def step_labels(config: ml_collections.ConfigDict, offline: OfflineSet, setting:
         return {}
     path = os.path.join(config.workdir, f"steps_{mode}.npz")
     if not os.path.isfile(path):
-        labels = oracle_steps(offline, setting)
-        if mode == "prm":
-            judged = prm_labels(config, offline, setting, labels["step_ids"])
-            modes = {"prm": judged, "oracle": labels["step_correct"]}
-            report = os.path.join(config.workdir, "judge_report.json")
-            ids = labels["step_ids"]
-            parallel.main_process_first("judge_report", lambda: write_judge_report(report, offline, ids, modes))
-            labels = {"step_ids": labels["step_ids"], "step_correct": judged}
+        labels = (
+            judging.oracle_steps(offline, setting)
+            if mode == "oracle"
+            else judging.judged_steps(config, offline, setting)
+        )
 
         def write() -> None:
             os.makedirs(config.workdir, exist_ok=True)

@@ -5,7 +5,7 @@ The data is a stored offline set (stage 1 of the offline pipeline, `offline.*`; 
 none) with each response cut into the task's own steps and labelled by its ground-truth step checker (the "oracle"
 labels of `train.offline`): the miniature's source of step truth. Prompts are split by a hash of their tokens
 (`prm.heldout_frac`) into training and held-out ones; on the held-out prompts' wrong responses the judge's labels at
-`prm.threshold` are scored against the truth (precision, recall, step accuracy) before training and every
+`prm.threshold` are scored against the truth (precision, recall, accuracy) before training and every
 `eval.every` rounds, and written to `<workdir>/eval_prm.json`. The head is exported as a one-label HF
 sequence-classification directory (`models.heads`) that `offline.prm_dir` points the PRM judge at.
 
@@ -35,7 +35,8 @@ from nsa_jax.train.core import (
     run_dir,
 )
 from nsa_jax.train.core.step import Batch as StepBatch
-from nsa_jax.train.offline.trainer import build_dataset, oracle_steps
+from nsa_jax.train.offline.judging import oracle_steps
+from nsa_jax.train.offline.trainer import build_dataset
 from nsa_jax.train.rl.trainer import TaskSetting
 
 TOKENS = ("input_ids", "attention_mask", "loss_mask")
@@ -63,7 +64,7 @@ def prm_loss_fn(head: models.ScalarHead, batch: StepBatch, rng: jax.Array):
 
 def judge_quality(judge: judges.PRMJudge, batch: Batch) -> dict[str, float]:
     """The judge's labels on the wrong responses of `batch` against their true step labels: precision, recall and
-    mined tokens (`judges.judge_metrics`), and the accuracy over all their steps."""
+    mined tokens and accuracy over their steps (`judges.judge_metrics`)."""
     wrong = np.flatnonzero(batch.rows["rewards"] <= 0.5)
     truth_all, step_ids = batch.rows["step_correct"][wrong], batch.tokens["step_ids"][wrong]
     counts = [judges.step_token_counts(ids, truth_all.shape[1]) for ids in step_ids]
@@ -74,11 +75,6 @@ def judge_quality(judge: judges.PRMJudge, batch: Batch) -> dict[str, float]:
     truth = [list(t[:s]) for t, s in zip(truth_all, steps, strict=True)]
     sizes = [c[:s] for c, s in zip(counts, steps, strict=True)]
     out = judges.judge_metrics(mined, truth, sizes)
-    flat_m, flat_t = (
-        np.concatenate([np.asarray(m, bool) for m in mined]),
-        np.concatenate([np.asarray(t, bool) for t in truth]),
-    )
-    out["step_accuracy"] = float(np.mean(flat_m == flat_t)) if flat_t.size else 1.0
     out["wrong_responses"] = float(len(wrong))
     return out
 
