@@ -245,8 +245,25 @@ def judge_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.judge = ml_collections.ConfigDict()
     c.judge.heldout_frac = 0.2  # share of prompts (by a hash of their tokens) kept for the held-out judge quality
     c.judge.steps = 600  # SFT steps on the verdict examples
-    c.judge.seq_len = 192  # tokens per example: compact judge prompt + newline + verdict + EOS
-    c.judge.max_prompt_len = 176  # judge prompts are left-padded to this many tokens when judging
+    c.judge.seq_len = 256  # tokens per example: compact judge prompt + newline + verdict + EOS
+    c.judge.max_prompt_len = 232  # judge prompts are left-padded to this many tokens when judging
     c.judge.max_new_tokens = 24  # the verdict's budget
     c.judge.batch_size = 64  # prompts per sampler call when judging
+    return c
+
+
+def pns_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Turns an RL config `c` into PNS's negative-generator run: the `pns` block (the composite reward,
+    ALGORITHMS.md section 4, our reading); the method stays `c.rl.loss` (GRPO in the paper [secondary])."""
+    c.trainer = "pns_generator"
+    c.pns = ml_collections.ConfigDict()
+    c.pns.rm_dir = ""  # the reward model's head directory (the "reward_model" trainer's export)
+    c.pns.prm_dir = ""  # the PRM's head directory (the "prm" trainer's export), for the chain-of-thought score
+    c.pns.prm_threshold = 0.5  # the PRM judge calls a step correct when sigmoid(score) exceeds this
+    c.pns.format_style = "hash"  # the format gate: "hash" (#### x, built-in tasks, GSM8K) or "boxed" (MATH)
+    c.pns.w_fmt = 0.2  # the composite reward's weights: format, answer invalidity, reward model, chain of thought
+    c.pns.w_inv = 0.4
+    c.pns.w_rm = 0.2
+    c.pns.w_cot = 0.2
+    c.pns.score_rows = 64  # rows per reward-model / PRM forward
     return c

@@ -24,6 +24,7 @@ from nsa_jax.train.core import (
     split_model,
     state_shardings,
 )
+from nsa_jax.train.pns import generator as pns_generator
 from nsa_jax.train.preference import dpo, prm, reward_model
 from nsa_jax.train.sft import DataError
 from nsa_jax.train.sft import judge as llm_judge
@@ -36,6 +37,7 @@ TRAINERS: dict[str, Callable[[ml_collections.ConfigDict], Any]] = {
     "reward_model": reward_model.train,
     "prm": prm.train,
     "llm_judge": llm_judge.train,
+    "pns_generator": pns_generator.train,
     "rl_demo": demo.train,
 }
 

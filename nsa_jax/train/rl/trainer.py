@@ -54,7 +54,8 @@ class TaskSetting:
         self.tokenizer = models.load_tokenizer(self.path)
         self.prompt_fn = PROMPT_FORMATS[rl.prompt_format](self.tokenizer)
         self.task = make_task(config)
-        self.reward_fn = reward_fn or rollouts.verifier_reward(self.task, deadline_s=rl.verify_deadline_s)
+        self.verifier = rollouts.verifier_reward(self.task, deadline_s=rl.verify_deadline_s)
+        self.reward_fn = reward_fn or self.verifier  # training's; held-out evaluation always verifies
         self.mesh = parallel.make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
         self.eval_problems = (
             heldout.problems_by_level(self.task, "test", e.difficulties, e.num_problems, e.seed) if e.enabled else []
@@ -72,7 +73,7 @@ class TaskSetting:
             batch_size=e.batch_size,
             key=jax.random.PRNGKey(e.seed),
             prompt_fn=self.prompt_fn,
-            reward_fn=self.reward_fn,
+            reward_fn=self.verifier,
             max_new_tokens=e.max_new_tokens,
             temperature=e.temperature,
             max_prompt_len=self.config.rl.max_prompt_len,
@@ -224,12 +225,15 @@ def train(config: ml_collections.ConfigDict) -> nnx.Module:
     return train_and_report(config)[0]
 
 
-def train_and_report(config: ml_collections.ConfigDict) -> tuple[nnx.Module, dict[str, float]]:
+def train_and_report(
+    config: ml_collections.ConfigDict, reward_fn: rollouts.RewardFn | None = None
+) -> tuple[nnx.Module, dict[str, float]]:
     """Runs `rl.num_rollouts` rollout/update rounds; returns the trained policy and the run's summary
     (`summarize`), also written to `<workdir>/eval_rl.json`. Metrics of every rollout go to
     `<workdir>/metrics/metrics.jsonl`. A resumed or repeated run reports the same summary as an uninterrupted one:
-    it is computed from the history the checkpoints carry."""
-    job = RLRun(config)
+    it is computed from the history the checkpoints carry. `reward_fn` replaces the task's verifier as the reward
+    (PNS's generator); the held-out evaluation always verifies."""
+    job = RLRun(config, reward_fn)
     e = config.eval
     history = run(
         config,

@@ -1,0 +1,97 @@
+"""The negative generator's reward (PNS, ALGORITHMS.md section 4): `composite_reward` as a pluggable
+`reward_fn(problems, responses)` for the online RL trainer, so "reverse RL" is the ordinary RL loop with another
+reward.
+
+Its four inputs per response: the format gate (`format_ok`), correctness (the task's verifier), the reward model's
+score (a scalar head, `models.heads`, at the response's last token) and the chain-of-thought score (the share of the
+task's steps the PRM judge calls correct, `judges.PRMJudge`). The reward model and PRM run on the calling process's
+first device, unsharded: the RL trainer computes rewards on process 0 only, and a jitted call on every device of a
+multi-process mesh from one process would wait forever. Small reward models (the miniature's, a few hundred
+million parameters) fit there; a larger one needs its own sharded scoring, not yet here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from flax import nnx
+
+from nsa_jax import judges, models, tasks
+from nsa_jax.pns.reward import composite_reward, cot_score, format_ok
+
+_scores = nnx.jit(lambda head, ids, mask: models.last_token_scores(head(ids, attention_mask=mask), mask))
+
+
+def encode_responses(
+    tokenizer, prompts: Sequence[str], responses: Sequence[str], width: int
+) -> tuple[dict[str, np.ndarray], list[slice]]:
+    """Prompt + response + EOS per row, right-padded to `width` ([N, width] `input_ids` / `attention_mask`), and
+    each row's response columns; a longer row is an error naming it."""
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos or 0)
+    ids = np.full((len(prompts), width), pad, np.int32)
+    mask = np.zeros((len(prompts), width), np.int32)
+    spans = []
+    for i, (p, r) in enumerate(zip(prompts, responses, strict=True)):
+        head = tokenizer.encode(p, add_special_tokens=False)
+        tail = tokenizer.encode(r, add_special_tokens=False) + ([eos] if eos is not None else [])
+        row = head + tail
+        if len(row) > width:
+            raise ValueError(f"row {i} has {len(row)} tokens, more than the scoring width {width}: {p[:40]!r}...")
+        ids[i, : len(row)], mask[i, : len(row)] = row, 1
+        spans.append(slice(len(head), len(row)))
+    return {"input_ids": ids, "attention_mask": mask}, spans
+
+
+class CompositeReward:
+    """`reward_fn(problems, responses)` -> [B] float32 `composite_reward`, from the task's verifier, the format
+    gate (`style`), the reward model `rm` and the PRM judge `prm` on the task's own steps."""
+
+    def __init__(
+        self,
+        task: tasks.Task,
+        tokenizer,
+        *,
+        rm: models.ScalarHead,
+        prm: judges.PRMJudge,
+        prompt_fn: Callable[[str], str],
+        width: int,
+        rows: int = 64,
+        style: str = "hash",
+        deadline_s: float = 5.0,
+        weights: dict[str, float] | None = None,
+    ):
+        self.task, self.tokenizer, self.rm, self.prm = task, tokenizer, rm, prm
+        self.prompt_fn, self.width, self.rows, self.style, self.deadline_s = prompt_fn, width, rows, style, deadline_s
+        self.weights = dict(weights or {})
+        self.segmenter = judges.TaskSegmenter(task)
+
+    def parts(self, problems: Sequence[tasks.Problem], responses: Sequence[str]) -> dict[str, np.ndarray]:
+        """The four inputs of `composite_reward` per response ([B] arrays): format_ok, correct, rm_score, cot_score."""
+        correct = np.asarray(self.task.verify_batch(responses, problems, deadline_s=self.deadline_s), np.float32)
+        fmt = np.asarray([format_ok(r, style=self.style) for r in responses], np.float32)
+        tokens, spans = encode_responses(
+            self.tokenizer, [self.prompt_fn(p.prompt) for p in problems], responses, self.width
+        )
+        rm = np.concatenate([self._rm_chunk(tokens, s) for s in range(0, len(responses), self.rows)])[: len(responses)]
+        step_ids = np.full(tokens["input_ids"].shape, -1, np.int32)
+        steps = []
+        for i, (span, problem) in enumerate(zip(spans, problems, strict=True)):
+            ids, found = judges.response_step_ids(self.segmenter, self.tokenizer, tokens["input_ids"][i, span], problem)
+            step_ids[i, span] = ids
+            steps.append(len(found))
+        labels = self.prm.label(tokens, step_ids, max(steps + [1]))
+        cot = np.asarray([cot_score(labels[i, :k]) for i, k in enumerate(steps)], np.float32)
+        return {"format_ok": fmt, "correct": correct, "rm_score": rm, "cot_score": cot}
+
+    def _rm_chunk(self, tokens: dict[str, np.ndarray], start: int) -> np.ndarray:
+        chunk = [tokens[k][start : start + self.rows] for k in ("input_ids", "attention_mask")]
+        short = self.rows - len(chunk[0])
+        if short:  # one shape for every call
+            chunk = [np.concatenate([x, np.zeros((short, x.shape[1]), x.dtype)]) for x in chunk]
+        return np.asarray(_scores(self.rm, *chunk))
+
+    def __call__(self, problems: Sequence[tasks.Problem], responses: Sequence[str]) -> np.ndarray:
+        p = self.parts(problems, responses)
+        return np.asarray(composite_reward(p["format_ok"], p["correct"], p["rm_score"], p["cot_score"], **self.weights))
