@@ -266,4 +266,11 @@ def pns_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.pns.w_rm = 0.2
     c.pns.w_cot = 0.2
     c.pns.score_rows = 64  # rows per reward-model / PRM forward
+    # The pairs run ("pns_pairs"): the sources of negatives on the same prompts.
+    c.pns.generator_dir = ""  # the trained generator's export (the "pns_generator" run's)
+    c.pns.num_prompts = 256  # training problems the pairs are drawn for
+    c.pns.difficulties = (1,)  # their levels, equally
+    c.pns.samples = 8  # responses per problem from the policy and from the generator
+    c.pns.prompts_per_call = 32  # problems per sampler call
+    c.pns.seed = 7  # seed of the problems and the sampling keys (other prompts than the RL runs' pool draws)
     return c

@@ -21,6 +21,7 @@ CASES = [
     ("prm_tiny", None),
     ("llm_judge_tiny", None),
     ("pns_tiny", None),
+    ("pns_pairs_tiny", None),
     *(("sft_qwen2_5", size) for size in ("0.5b", "1.5b", "7b")),
     *(("rl_tiny", name) for name in METHODS),
     *(("rl_qwen2_5_1_5b", f"{name},{data}") for name in ("grpo", "lens") for data in ("gsm8k", "math")),

@@ -44,6 +44,30 @@ def encode_responses(
     return {"input_ids": ids, "attention_mask": mask}, spans
 
 
+class RewardModelScorer:
+    """`scorer(problems, responses)` -> [B] float32 reward-model scores (the head's score at each response's EOS),
+    `rows` rows per forward, prompts through `prompt_fn`, rows right-padded to `width` tokens."""
+
+    def __init__(self, head: models.ScalarHead, tokenizer, *, prompt_fn: Callable[[str], str], width: int, rows: int):
+        self.head, self.tokenizer, self.prompt_fn, self.width, self.rows = head, tokenizer, prompt_fn, width, rows
+
+    def encode(self, problems: Sequence[tasks.Problem], responses: Sequence[str]):
+        return encode_responses(self.tokenizer, [self.prompt_fn(p.prompt) for p in problems], responses, self.width)
+
+    def scores(self, tokens: dict[str, np.ndarray]) -> np.ndarray:
+        total, out = len(tokens["input_ids"]), []
+        for start in range(0, total, self.rows):
+            chunk = [tokens[k][start : start + self.rows] for k in ("input_ids", "attention_mask")]
+            short = self.rows - len(chunk[0])
+            if short:  # one shape for every call
+                chunk = [np.concatenate([x, np.zeros((short, x.shape[1]), x.dtype)]) for x in chunk]
+            out.append(np.asarray(_scores(self.head, *chunk)))
+        return np.concatenate(out)[:total] if out else np.zeros((0,), np.float32)
+
+    def __call__(self, problems: Sequence[tasks.Problem], responses: Sequence[str]) -> np.ndarray:
+        return self.scores(self.encode(problems, responses)[0])
+
+
 class CompositeReward:
     """`reward_fn(problems, responses)` -> [B] float32 `composite_reward`, from the task's verifier, the format
     gate (`style`), the reward model `rm` and the PRM judge `prm` on the task's own steps."""
@@ -62,8 +86,9 @@ class CompositeReward:
         deadline_s: float = 5.0,
         weights: dict[str, float] | None = None,
     ):
-        self.task, self.tokenizer, self.rm, self.prm = task, tokenizer, rm, prm
-        self.prompt_fn, self.width, self.rows, self.style, self.deadline_s = prompt_fn, width, rows, style, deadline_s
+        self.task, self.tokenizer, self.prm = task, tokenizer, prm
+        self.rm = RewardModelScorer(rm, tokenizer, prompt_fn=prompt_fn, width=width, rows=rows)
+        self.style, self.deadline_s = style, deadline_s
         self.weights = dict(weights or {})
         self.segmenter = judges.TaskSegmenter(task)
 
@@ -71,10 +96,8 @@ class CompositeReward:
         """The four inputs of `composite_reward` per response ([B] arrays): format_ok, correct, rm_score, cot_score."""
         correct = np.asarray(self.task.verify_batch(responses, problems, deadline_s=self.deadline_s), np.float32)
         fmt = np.asarray([format_ok(r, style=self.style) for r in responses], np.float32)
-        tokens, spans = encode_responses(
-            self.tokenizer, [self.prompt_fn(p.prompt) for p in problems], responses, self.width
-        )
-        rm = np.concatenate([self._rm_chunk(tokens, s) for s in range(0, len(responses), self.rows)])[: len(responses)]
+        tokens, spans = self.rm.encode(problems, responses)
+        rm = self.rm.scores(tokens)
         step_ids = np.full(tokens["input_ids"].shape, -1, np.int32)
         steps = []
         for i, (span, problem) in enumerate(zip(spans, problems, strict=True)):
@@ -84,13 +107,6 @@ class CompositeReward:
         labels = self.prm.label(tokens, step_ids, max(steps + [1]))
         cot = np.asarray([cot_score(labels[i, :k]) for i, k in enumerate(steps)], np.float32)
         return {"format_ok": fmt, "correct": correct, "rm_score": rm, "cot_score": cot}
-
-    def _rm_chunk(self, tokens: dict[str, np.ndarray], start: int) -> np.ndarray:
-        chunk = [tokens[k][start : start + self.rows] for k in ("input_ids", "attention_mask")]
-        short = self.rows - len(chunk[0])
-        if short:  # one shape for every call
-            chunk = [np.concatenate([x, np.zeros((short, x.shape[1]), x.dtype)]) for x in chunk]
-        return np.asarray(_scores(self.rm, *chunk))
 
     def __call__(self, problems: Sequence[tasks.Problem], responses: Sequence[str]) -> np.ndarray:
         p = self.parts(problems, responses)

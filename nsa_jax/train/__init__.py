@@ -25,6 +25,7 @@ from nsa_jax.train.core import (
     state_shardings,
 )
 from nsa_jax.train.pns import generator as pns_generator
+from nsa_jax.train.pns import pairs as pns_pairs
 from nsa_jax.train.preference import dpo, prm, reward_model
 from nsa_jax.train.sft import DataError
 from nsa_jax.train.sft import judge as llm_judge
@@ -38,6 +39,7 @@ TRAINERS: dict[str, Callable[[ml_collections.ConfigDict], Any]] = {
     "prm": prm.train,
     "llm_judge": llm_judge.train,
     "pns_generator": pns_generator.train,
+    "pns_pairs": pns_pairs.train,
     "rl_demo": demo.train,
 }
 

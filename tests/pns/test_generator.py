@@ -79,3 +79,50 @@ def test_generator_trainer_runs_reverse_rl_on_the_composite_reward(heads, tmp_pa
     assert all(0.0 <= r["reward"] <= 1.0 for r in records)
     summary = json.loads((tmp_path / "eval_rl.json").read_text(encoding="utf-8"))
     assert "pass@1" in summary and "start/pass@1" in summary  # the held-out evaluation verifies, as in RL
+
+
+def test_sources_of_negatives_pair_on_the_same_prompts():
+    chosen = [["c0"], [], ["c2"], ["c3"]]
+    rejection = [["w0"], ["w1"], ["w2a", "w2b"], []]
+    generated = [["g0"], ["g1"], ["g2"], ["g3"]]
+    random = pns.random_negatives(rejection, seed=0)
+    assert all(r[0] not in rejection[q] for q, r in enumerate(random))  # another prompt's wrong answer
+    problems = tasks.get_task("arith").sample("train", 4, seed=0, difficulty=1)
+    pairs = pns.build_pairs(problems, chosen, {"pns": generated, "rejection": rejection, "random": random})
+    # Prompt 1 has no correct answer, prompt 3 no rejection-sampled negative: only prompts 0 and 2 serve all three.
+    for source in ("pns", "rejection", "random"):
+        assert [x["prompt"] for x in pairs[source]] == [problems[0].prompt, problems[2].prompt]
+        assert [x["chosen"] for x in pairs[source]] == ["c0", "c2"]
+    assert [x["rejected"] for x in pairs["pns"]] == ["g0", "g2"]
+    assert [x["rejected"] for x in pairs["rejection"]] == ["w0", "w2a"]
+    right, wrong = pns.split_by_rewards(["a", "b", "c", "d"], np.array([1.0, 0.0, 0.0, 0.0]), 2)
+    assert right == [["a"], []] and wrong == [["b"], ["c", "d"]]
+
+
+def test_correct_prefix_share_and_plausibility():
+    task = tasks.get_task("arith")
+    p = task.sample("train", 1, seed=3, difficulty=2)[0]  # three steps and an answer line: 4 labelled lines
+    lines = p.solution.split("\n")
+    late = "\n".join([*lines[:2], lines[2].rsplit("=", 1)[0] + "= 0", "#### 0"])  # steps 1-2 right, then wrong
+    assert pns.correct_prefix_share(task, p, late) == 0.5
+    assert pns.correct_prefix_share(task, p, p.solution) == 1.0
+    assert pns.correct_prefix_share(task, p, "") == 0.0
+    report = pns.plausibility(
+        task, [{"prompt": p.prompt, "chosen": p.solution, "rejected": late}], {p.prompt: p}, lambda ps, rs: np.zeros(len(rs))
+    )
+    assert report["format_pass"] == 1.0 and report["correct_steps_before_error"] == 0.5
+    assert report["length_negative"] == len(late) and report["rm_correct"] == 0.0
+
+
+def test_pairs_trainer_writes_the_three_sources_and_the_report(heads, tmp_path):
+    """A fresh one-layer policy answers wrong almost always: the run must still write every file (maybe empty)."""
+    start, zero = heads
+    c = importlib.import_module("configs.pns_pairs_tiny").get_config()
+    c.workdir, c.model.path, c.pns.generator_dir, c.pns.rm_dir = str(tmp_path), start, start, zero
+    c.pns.num_prompts, c.pns.samples, c.pns.prompts_per_call, c.rl.max_new_tokens = 4, 4, 4, 16
+    report = train.get_trainer(c.trainer)(c)
+    assert set(report) == {"pns", "rejection", "random", "counts"} and report["counts"]["prompts"] == 4
+    sizes = {s: len((tmp_path / f"pairs_{s}.jsonl").read_text(encoding="utf-8").splitlines()) for s in pns.SOURCES}
+    assert len(set(sizes.values())) == 1  # the same number of pairs from every source
+    assert json.loads((tmp_path / "plausibility.json").read_text(encoding="utf-8")) == report
+    assert train.get_trainer(c.trainer)(c) == report  # finished: read back, not redone
