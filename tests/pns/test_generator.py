@@ -65,6 +65,7 @@ def test_reward_model_scores_do_not_depend_on_the_batch(heads):
     np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # RL's own tests cover the loop; this adds only the reward function's wiring
 def test_generator_trainer_runs_reverse_rl_on_the_composite_reward(heads, tmp_path):
     start, zero = heads
     c = importlib.import_module("configs.pns_tiny").get_config()

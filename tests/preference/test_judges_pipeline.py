@@ -31,7 +31,8 @@ def _judge_config(start: str, workdir: str):
     return c
 
 
-@pytest.mark.slow  # about 100 s: a 300-step judge fine-tune, a PRM, the pipeline
+@pytest.mark.slow  # about 100 s: a 300-step judge fine-tune, a PRM, the pipeline (so test_prm's pipeline test is
+# slow too: this one covers more)
 def test_llm_judge_fine_tuned_on_true_labels_and_the_consensus_pipeline(start, tmp_path):
     tokenizer = models.load_tokenizer(start)
     data = stored_set(tokenizer, groups=24, respond=garbled_last_step)

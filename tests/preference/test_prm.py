@@ -78,6 +78,7 @@ def test_step_ends_and_values():
     np.testing.assert_array_equal(got[1], [9.0, np.nan, 11.0])
 
 
+@pytest.mark.slow  # slow like the consensus pipeline test, which covers more
 def test_offline_pipeline_labels_steps_with_the_prm_and_reports_it(trained, tmp_path):
     start, run, _ = trained
     tokenizer = models.load_tokenizer(start)
