@@ -26,6 +26,7 @@ def test_dpo_raises_preference_accuracy_on_toy_pairs(start_dir, tmp_path):
     c = importlib.import_module("configs.dpo_tiny").get_config()
     c.workdir, c.model.path, c.dpo.pairs = str(tmp_path / "run"), start_dir, str(tmp_path / "pairs.jsonl")
     c.batch_size, c.dpo.epochs, c.optimizer.learning_rate = 8, 16, 3e-3  # 4 pairs a step, 4 steps an epoch
+    c.eval.enabled = False  # held-out pass@k: test_dpo_reports_heldout_gains
     train.get_trainer(c.trainer)(c)
     with open(tmp_path / "run" / "metrics" / "metrics.jsonl", encoding="utf-8") as f:
         records = [json.loads(line) for line in f]
@@ -50,3 +51,20 @@ def test_pairs_from_an_offline_set_match_right_with_wrong_in_each_group():
     pairs = pairs_from_offline(OfflineSet(batch, [None, None], [""] * 8, {}))
     np.testing.assert_array_equal(pairs.tokens["input_ids"], ids[[0, 1, 3, 2, 7, 4]])
     assert pairs.group_size == 2 and "logp_b" not in pairs.tokens
+
+
+def test_dpo_reports_heldout_gains(start_dir, tmp_path):
+    """With `eval.enabled`, eval_dpo.json holds the held-out pass@k before and after and each gain's interval, as the
+    RL trainer's summary does."""
+    problems = tasks.get_task("arith").sample("train", 4, seed=2, difficulty=1)
+    lines = [{"prompt": p.prompt, "chosen": p.solution, "rejected": wrong_last_step(p)} for p in problems]
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    c = importlib.import_module("configs.dpo_tiny").get_config()
+    c.workdir, c.model.path, c.dpo.pairs = str(tmp_path / "run"), start_dir, str(tmp_path / "pairs.jsonl")
+    c.batch_size, c.dpo.epochs = 8, 1
+    c.eval.num_problems, c.eval.samples, c.eval.batch_size, c.eval.ks, c.eval.max_new_tokens = 4, 4, 4, (1, 4), 16
+    train.get_trainer(c.trainer)(c)
+    summary = json.loads((tmp_path / "run" / "eval_dpo.json").read_text(encoding="utf-8"))
+    assert summary["gain/pass@1"] == pytest.approx(summary["pass@1"] - summary["start/pass@1"])
+    assert summary["gain/pass@4/low"] <= summary["gain/pass@4"] <= summary["gain/pass@4/high"]
+    assert summary["loss"] > 0 and summary["pairs"] == 4

@@ -34,6 +34,7 @@ from nsa_jax.train.core import (
     sequence_logprobs,
 )
 from nsa_jax.train.core.step import Batch as StepBatch
+from nsa_jax.train.rl.trainer import TaskSetting, summarize
 from nsa_jax.train.sft import data as data_lib
 
 TOKENS = ("input_ids", "attention_mask", "loss_mask")
@@ -96,7 +97,8 @@ def reference_sums(config: ml_collections.ConfigDict, engine: Engine, pairs: Bat
 
 def train(config: ml_collections.ConfigDict) -> nnx.Module:
     """DPO for `dpo.epochs` passes over the pairs; writes `<workdir>/eval_dpo.json` (the last step's preference
-    metrics) and, with `export.enabled`, the policy."""
+    metrics and, with `eval.enabled`, the held-out pass@k before and after with each gain's paired interval, as
+    the RL trainer reports them) and, with `export.enabled`, the policy."""
     d = config.dpo
     path = model_dir(config)
     tokenizer = models.load_tokenizer(path)
@@ -112,12 +114,24 @@ def train(config: ml_collections.ConfigDict) -> nnx.Module:
 
     engine = Engine.from_config(config, load_policy(config, mesh, path), mesh, loss_fn, total_steps=steps, group_size=2)
     pairs = pairs.with_rows(ref_sum=reference_sums(config, engine, pairs))
-    history = run(config, engine, GroupEpochs(pairs, config.batch_size, config.data.seed), rounds=steps, desc="dpo")
-    last = {k: v for k, v in history[-1].items() if k.startswith("reward_") or k == "loss"} if history else {}
+    setting = TaskSetting(config) if config.eval.enabled else None
+    history = run(
+        config,
+        engine,
+        GroupEpochs(pairs, config.batch_size, config.data.seed),
+        rounds=steps,
+        desc="dpo",
+        evaluate=(lambda position: setting.evaluate(engine.policy(), position)) if setting else None,
+        eval_every=config.eval.every or steps,
+    )
+    trained = [r for r in history if r["step"] > 0 and "loss" in r]
+    last = {k: v for k, v in trained[-1].items() if k.startswith("reward_") or k == "loss"} if trained else {}
+    held = {**summarize(history), **setting.gains(history)} if setting else {}
     if parallel.is_main_process():
         os.makedirs(config.workdir, exist_ok=True)
+        summary = {"pairs": len(pairs) // 2, "steps": steps, "kind": d.kind, "beta": d.beta, **last, **held}
         with open(os.path.join(config.workdir, "eval_dpo.json"), "w", encoding="utf-8") as f:
-            json.dump({"pairs": len(pairs) // 2, "steps": steps, "kind": d.kind, "beta": d.beta, **last}, f, indent=2)
+            json.dump(summary, f, indent=2)
     model = engine.policy()
     if config.export.enabled:
         export_policy(model, run_dir(config, "export"), tokenizer_from=path)
