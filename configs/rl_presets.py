@@ -231,6 +231,9 @@ def prm_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.trainer = "prm"
     c.prm = ml_collections.ConfigDict()
     c.prm.backbone = ""  # HF directory of the PRM's backbone; "" = model.path (the policy's)
+    c.prm.labels = "oracle"  # training labels: "oracle" (the task's step checker) or "mc" (Monte-Carlo completions)
+    c.prm.mc_samples = 4  # with "mc": completions sampled after each step's prefix
+    c.prm.mc_model = ""  # with "mc": the HF directory that completes them; "" = model.path
     c.prm.threshold = 0.5  # a step is judged correct when sigmoid(score) exceeds this
     c.prm.heldout_frac = 0.2  # share of prompts (by a hash of their tokens) kept for the held-out judge quality
     c.prm.epochs = 4  # passes over the training prompts' responses

@@ -105,3 +105,22 @@ def test_offline_pipeline_labels_steps_with_the_prm_and_reports_it(trained, tmp_
     np.testing.assert_array_equal(stored, judge.label(other.batch.tokens, step_ids, stored.shape[1]))
     wrong = other.batch.rows["rewards"] <= 0.5
     assert report["prm"]["mined_steps"] == stored[wrong].sum()
+
+
+@pytest.mark.slow  # about 40 s (sampling the completions); the labels themselves: tests/judges/test_montecarlo.py
+def test_prm_trains_on_monte_carlo_labels_and_is_scored_against_the_truth(tmp_path):
+    """prm.labels="mc": the labels come from completions of the (here random) start model, the held-out judge
+    quality from the task's checker; a fresh start never completes to the answer, so every label before the last
+    step is 0 and the trained PRM mines little."""
+    start = one_layer_start(tmp_path / "start")
+    stored_set(models.load_tokenizer(start), groups=8, respond=garbled_last_step).save(
+        str(tmp_path / "run" / "dataset")
+    )
+    c = _config(start, str(tmp_path / "run"))
+    c.prm.labels, c.prm.mc_samples, c.prm.epochs, c.rl.max_new_tokens = "mc", 2, 2, 16
+    c.offline.prompts_per_call = 16
+    train.get_trainer("prm")(c)
+    report = json.loads((run_dir := tmp_path / "run" / "eval_prm.json").read_text(encoding="utf-8"))
+    assert report["heldout"]["wrong_responses"] > 0, run_dir
+    # Scored against the checker, which calls the first steps of every wrong response right: recall well below 1.
+    assert report["heldout"]["recall"] < 0.5

@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+import jax
 import ml_collections
 import numpy as np
 
 from nsa_jax import models, parallel
-from nsa_jax.judges import PRMJudge, TaskSegmenter, combine, judge_report, response_step_ids, step_token_counts
+from nsa_jax.judges import (
+    PRMJudge,
+    RuleSegmenter,
+    TaskSegmenter,
+    combine,
+    judge_report,
+    mc_step_labels,
+    response_step_ids,
+    sampler_completions,
+    step_token_counts,
+)
 from nsa_jax.judges.llm import LLMJudge
 from nsa_jax.rollouts import OfflineSet
 from nsa_jax.train.core import load_policy, param_placement
@@ -25,23 +36,69 @@ from nsa_jax.train.sft.data import format_prompt
 JUDGES = {"prm": ("prm",), "llm": ("llm",), "consensus": ("prm", "llm"), "or": ("prm", "llm")}
 
 
-def oracle_steps(offline: OfflineSet, setting: TaskSetting) -> dict[str, np.ndarray]:
-    """Per-token `step_ids` [N, T] (aligned with `input_ids`, -1 off the response) and per-row `step_correct`
-    [N, S] of the task's own steps, labelled by its ground-truth step checker."""
+def segment(offline: OfflineSet, setting: TaskSetting, segmenter) -> tuple[np.ndarray, list[list[tuple[int, int]]]]:
+    """Per-token `step_ids` [N, T] of every stored response (aligned with `input_ids`, -1 off the response) and each
+    response's step spans in its decoded text, by `segmenter`."""
     tokens, g = offline.batch.tokens, offline.group_size
-    segmenter = TaskSegmenter(setting.task)
     step_ids = np.full(tokens["input_ids"].shape, -1, np.int32)
-    labels = []
-    for i, (text, mask) in enumerate(zip(offline.responses, tokens["loss_mask"], strict=True)):
-        problem = offline.problems[i // g]
+    spans = []
+    for i, mask in enumerate(tokens["loss_mask"]):
         cols = np.flatnonzero(mask > 0)
-        step_ids[i, cols], _ = response_step_ids(segmenter, setting.tokenizer, tokens["input_ids"][i, cols], problem)
-        labels.append(setting.task.check_steps(text, problem).correct)
-    width = max([len(x) for x in labels] + [1])
-    step_correct = np.zeros((len(labels), width), bool)
+        ids, found = response_step_ids(
+            segmenter, setting.tokenizer, tokens["input_ids"][i, cols], offline.problems[i // g]
+        )
+        step_ids[i, cols] = ids
+        spans.append(found)
+    return step_ids, spans
+
+
+def as_matrix(labels: Sequence[Sequence[bool]]) -> np.ndarray:
+    """Per-response label lists -> [N, S] bool, S the longest (False beyond a response's own steps)."""
+    out = np.zeros((len(labels), max([len(x) for x in labels] + [1])), bool)
     for i, x in enumerate(labels):
-        step_correct[i, : len(x)] = x
-    return {"step_ids": step_ids, "step_correct": step_correct}
+        out[i, : len(x)] = x
+    return out
+
+
+def oracle_steps(offline: OfflineSet, setting: TaskSetting) -> dict[str, np.ndarray]:
+    """`step_ids` and per-row `step_correct` [N, S] of the task's own steps (`judges.TaskSegmenter`), labelled by
+    its ground-truth step checker."""
+    step_ids, _ = segment(offline, setting, TaskSegmenter(setting.task))
+    g = offline.group_size
+    labels = [setting.task.check_steps(t, offline.problems[i // g]).correct for i, t in enumerate(offline.responses)]
+    return {"step_ids": step_ids, "step_correct": as_matrix(labels)}
+
+
+def mc_steps(
+    config: ml_collections.ConfigDict, offline: OfflineSet, setting: TaskSetting, *, model_dir: str, samples: int
+) -> dict[str, np.ndarray]:
+    """`step_ids` and Monte-Carlo `step_correct` (`judges.mc_step_labels`, `samples` completions per step prefix
+    from the model in `model_dir`) of the task's own steps where it has them (`check_steps`), else of the rule
+    segmenter's (`judges.RuleSegmenter`)."""
+    has_steps = hasattr(setting.task, "check_steps")
+    segmenter = TaskSegmenter(setting.task) if has_steps else RuleSegmenter()
+    step_ids, spans = segment(offline, setting, segmenter)
+    g, rl = offline.group_size, config.rl
+    complete = sampler_completions(
+        load_policy(config, setting.mesh, model_dir),
+        setting.tokenizer,
+        max_prompt_len=offline.batch.tokens["input_ids"].shape[1],  # a prefix is never longer than a stored row
+        max_new_tokens=rl.max_new_tokens,
+        prompts_per_call=config.offline.prompts_per_call,
+        key=jax.random.PRNGKey(config.offline.seed + 1),
+        mesh=setting.mesh,
+    )
+    problems = [offline.problems[i // g] for i in range(len(offline.responses))]
+    labels = mc_step_labels(
+        problems,
+        offline.responses,
+        spans,
+        complete=complete,
+        verify=setting.verifier,
+        samples=samples,
+        prompt_fn=setting.prompt_fn,
+    )
+    return {"step_ids": step_ids, "step_correct": as_matrix(labels)}
 
 
 def prm_labels(

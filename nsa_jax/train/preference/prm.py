@@ -2,8 +2,10 @@
 policy's backbone trained with BCE (`losses.step_bce_loss`) at the last token of every step against step labels.
 
 The data is a stored offline set (stage 1 of the offline pipeline, `offline.*`; built here when the directory holds
-none) with each response cut into the task's own steps and labelled by its ground-truth step checker (the "oracle"
-labels of `train.offline`): the miniature's source of step truth. Prompts are split by a hash of their tokens
+none) with each response cut into steps and labelled by `prm.labels`: "oracle", the task's ground-truth step checker
+(the miniature's source of step truth), or "mc", Monte-Carlo labels (`judges.mc_step_labels`: a step is correct when
+one of `prm.mc_samples` completions after it, from the model in `prm.mc_model`, reaches the answer), for tasks
+without step truth; where the task has a checker the evaluation still scores against it. Prompts are split by a hash of their tokens
 (`prm.heldout_frac`) into training and held-out ones; on the held-out prompts' wrong responses the judge's labels at
 `prm.threshold` are scored against the truth (precision, recall, accuracy) before training and every
 `eval.every` rounds, and written to `<workdir>/eval_prm.json`. The head is exported as a one-label HF
@@ -35,16 +37,17 @@ from nsa_jax.train.core import (
     run_dir,
 )
 from nsa_jax.train.core.step import Batch as StepBatch
-from nsa_jax.train.offline.judging import oracle_steps
+from nsa_jax.train.offline.judging import mc_steps, oracle_steps
 from nsa_jax.train.offline.trainer import build_dataset
 from nsa_jax.train.rl.trainer import TaskSetting
 
 TOKENS = ("input_ids", "attention_mask", "loss_mask")
 
 
-def prm_batch(offline: OfflineSet, labels: dict[str, np.ndarray]) -> Batch:
+def prm_batch(offline: OfflineSet, labels: dict[str, np.ndarray], truth: np.ndarray | None = None) -> Batch:
     """The set as the PRM loss reads it: tokens, `step_end` [N, T] (1 at each step's last token) and `step_target`
-    [N, T] (that step's label there), and per row `step_correct` [N, S] and `rewards` for the evaluation."""
+    [N, T] (that step's label there), and per row `rewards` and `step_correct` [N, S], the labels the evaluation
+    scores the judge against (`truth` when given: the ground truth, where training used Monte-Carlo labels)."""
     step_ids, correct = labels["step_ids"], labels["step_correct"]
     ends = judges.step_ends(step_ids)
     target = np.zeros(step_ids.shape, np.float32)
@@ -52,8 +55,14 @@ def prm_batch(offline: OfflineSet, labels: dict[str, np.ndarray]) -> Batch:
     target[rows, cols] = correct[rows, np.minimum(step_ids[rows, cols], correct.shape[1] - 1)]
     tokens = {k: offline.batch.tokens[k] for k in TOKENS}
     tokens.update(step_ids=step_ids, step_end=ends.astype(np.float32), step_target=target)
-    rows_ = {"step_correct": correct, "rewards": offline.batch.rows["rewards"]}
+    rows_ = {"step_correct": correct if truth is None else truth, "rewards": offline.batch.rows["rewards"]}
     return Batch(tokens, rows_, offline.group_size)
+
+
+def _align(truth: np.ndarray, labels: dict[str, np.ndarray]) -> np.ndarray:
+    """`truth` [N, S'] padded or cut to the width of `labels["step_correct"]` (both label the task's own steps)."""
+    width = labels["step_correct"].shape[1]
+    return np.pad(truth, ((0, 0), (0, max(0, width - truth.shape[1]))))[:, :width]
 
 
 def prm_loss_fn(head: models.ScalarHead, batch: StepBatch, rng: jax.Array):
@@ -84,7 +93,16 @@ def train(config: ml_collections.ConfigDict) -> models.ScalarHead:
     p = config.prm
     setting = TaskSetting(config)
     offline = build_dataset(config, setting, lambda: load_policy(config, setting.mesh, setting.path))
-    data = prm_batch(offline, oracle_steps(offline, setting))
+    if p.labels not in ("oracle", "mc"):
+        raise ValueError(f"prm.labels={p.labels!r} is not 'oracle' or 'mc'")
+    oracle = oracle_steps(offline, setting) if hasattr(setting.task, "check_steps") else None
+    if p.labels == "mc":
+        labels = mc_steps(config, offline, setting, model_dir=p.mc_model or setting.path, samples=p.mc_samples)
+        data = prm_batch(offline, labels, None if oracle is None else _align(oracle["step_correct"], labels))
+    else:
+        if oracle is None:
+            raise ValueError(f"task {config.data.task!r} has no step checker: use prm.labels='mc'")
+        data = prm_batch(offline, oracle)
     train_set, heldout = split_by_prompt(data, p.heldout_frac)
     if len(heldout) == 0 or len(train_set) == 0:
         raise ValueError(f"prm.heldout_frac={p.heldout_frac} leaves {len(heldout)} held-out / {len(train_set)} rows")
