@@ -196,6 +196,7 @@ def offline_method(c: ml_collections.ConfigDict, name: str) -> ml_collections.Co
     c.offline.temperature = 1.0  # sampling temperature of the behaviour policy (the paper: 0.7)
     c.offline.seed = 0  # seed of the set's sampling keys
     c.offline.epochs = 2  # passes over the set (the paper: 8)
+    c.offline.iterations = 1  # stage 5: each further iteration resamples the set with the policy just trained
     return c
 
 

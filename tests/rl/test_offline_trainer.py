@@ -80,3 +80,27 @@ def test_oracle_labels_match_the_step_checker_and_a_rerun_redoes_nothing(start_d
     train.get_trainer(config.trainer)(config)  # finished: every stage and the training are skipped
     assert {name: os.stat(tmp_path / name).st_mtime_ns for name in stamps} == stamps
     assert (tmp_path / "eval_offline.json").read_text(encoding="utf-8") == before
+
+
+@pytest.mark.slow  # about 50 s: two iterations
+def test_iterations_start_each_from_the_previous_policy(start_dir, tmp_path):
+    """offline.iterations=2: iteration 1 runs in iter_1 with iteration 0's exported policy as its behaviour policy and
+    start (its held-out evaluation before training is iteration 0's after, with the same keys), on its own set (saved
+    here, as a finished stage 1 would leave it: a fresh model samples no mixed group to keep); iterations.json lists
+    both; the final policy is not iteration 0's."""
+    config = _config("bcpg_nsa", start_dir, str(tmp_path))
+    config.offline.iterations = 2
+    tokenizer = models.load_tokenizer(start_dir)
+    stored_set(tokenizer).save(str(tmp_path / "dataset"))
+    stored_set(tokenizer, seed=12).save(str(tmp_path / "iter_1" / "dataset"))
+    train.get_trainer(config.trainer)(config)
+    runs = json.loads((tmp_path / "iterations.json").read_text(encoding="utf-8"))
+    assert len(runs) == 2 and (tmp_path / "export" / "model.safetensors").is_file()
+    assert runs[0]["behaviour_policy"] == start_dir and runs[1]["behaviour_policy"] == str(tmp_path / "export")
+    for key in ("pass@1", "pass@4", "pass@1/d1"):
+        assert runs[1][f"start/{key}"] == runs[0][key], key
+    with open(tmp_path / "iter_1" / "metrics" / "metrics.jsonl", encoding="utf-8") as f:
+        assert sum(1 for line in f if '"loss"' in line) == 4  # iteration 1 trained its own 4 steps
+    final = train.get_trainer(config.trainer)(config)  # finished: every iteration resumes at its end
+    first = models.from_pretrained(tmp_path / "export")
+    assert not np.array_equal(np.asarray(final.embed_tokens[...]), np.asarray(first.embed_tokens[...]))

@@ -13,11 +13,14 @@ interrupted run resumes at the stage where it stopped:
    every mode those judges allow against the ground truth on the set's wrong responses (DESIGN.md's contract);
 3. training on the core loop: `offline.epochs` passes over the set's groups in seeded orders, one optimiser step
    per mini-batch of `batch_size` rows (whole groups), the loss `offline.loss` with `logp_old` the stored
-   behaviour log-probs (so "grpo" is GRPO-offline: ratio and clip against the behaviour policy).
+   behaviour log-probs (so "grpo" is GRPO-offline: ratio and clip against the behaviour policy);
+4. iterations (`offline.iterations`, 1 by default): each further one samples a new set with the policy just trained,
+   which becomes its behaviour policy, in `<workdir>/iter_<n>` (`train`).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Callable
@@ -106,8 +109,45 @@ def training_batch(offline: OfflineSet, labels: dict[str, np.ndarray]) -> Batch:
 
 
 def train(config: ml_collections.ConfigDict) -> nnx.Module:
-    """Runs the pipeline (stages skipped when done); returns the trained policy. Writes `<workdir>/eval_offline.json`
-    (held-out evaluation before and after, and the data set's counts) and, with `export.enabled`, the policy."""
+    """The pipeline for `offline.iterations` iterations (stage 5): iteration 0 in the workdir, iteration `n > 0` in
+    `<workdir>/iter_<n>` with a data set sampled afresh (seed `offline.seed + n`) by iteration `n - 1`'s exported
+    policy, which is also its behaviour policy and its start. Finished iterations (and stages) are skipped, so an
+    interrupted run resumes where it stopped. `<workdir>/iterations.json` lists each iteration's summary."""
+    summaries, model = [], None
+    for n in range(config.offline.iterations):
+        c = iteration_config(config, n)
+        model = train_iteration(c)
+        with open(os.path.join(c.workdir, "eval_offline.json"), encoding="utf-8") as f:
+            summaries.append(json.load(f))
+    if config.offline.iterations > 1 and parallel.is_main_process():
+        with open(os.path.join(config.workdir, "iterations.json"), "w", encoding="utf-8") as f:
+            json.dump(summaries, f, indent=2)
+    return model
+
+
+def iteration_config(config: ml_collections.ConfigDict, n: int) -> ml_collections.ConfigDict:
+    """Iteration `n`'s config: the given one for 0 (exporting when a later iteration needs its policy); for `n > 0`
+    its own workdir, data set and sampling seed, starting from iteration `n - 1`'s export."""
+    c = copy.deepcopy(config)
+    with c.unlocked():
+        if n < config.offline.iterations - 1:
+            c.export.enabled, c.export.dir = True, ""
+        if n > 0:
+            previous = config.workdir if n == 1 else os.path.join(config.workdir, f"iter_{n - 1}")
+            c.workdir = os.path.join(config.workdir, f"iter_{n}")
+            c.model.path = os.path.join(previous, "export")
+            c.offline.dataset_dir = ""
+            c.offline.seed = config.offline.seed + n
+            c.checkpoint.dir = c.metrics.dir = ""
+            if n == config.offline.iterations - 1:
+                c.export.dir = config.export.dir  # the last iteration's policy goes where the user asked
+    return c
+
+
+def train_iteration(config: ml_collections.ConfigDict) -> nnx.Module:
+    """One iteration: data set, step labels, training (stages skipped when done); returns the trained policy. Writes
+    `<workdir>/eval_offline.json` (held-out evaluation before and after, and the data set's counts) and, with
+    `export.enabled`, the policy."""
     o = config.offline
     setting = TaskSetting(config)
     model = load_policy(config, setting.mesh, setting.path)
@@ -139,7 +179,8 @@ def train(config: ml_collections.ConfigDict) -> nnx.Module:
     if parallel.is_main_process():
         os.makedirs(config.workdir, exist_ok=True)
         with open(os.path.join(config.workdir, "eval_offline.json"), "w", encoding="utf-8") as f:
-            json.dump({"loss": o.loss, "step_labels": o.step_labels, "steps": rounds, **summary}, f, indent=2)
+            head = {"loss": o.loss, "step_labels": o.step_labels, "steps": rounds, "behaviour_policy": setting.path}
+            json.dump({**head, **summary}, f, indent=2)
     model = engine.policy()
     if config.export.enabled:
         export_policy(model, run_dir(config, "export"), tokenizer_from=setting.path)
