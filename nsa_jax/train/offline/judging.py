@@ -75,9 +75,7 @@ def mc_steps(
     """`step_ids` and Monte-Carlo `step_correct` (`judges.mc_step_labels`, `samples` completions per step prefix
     from the model in `model_dir`) of the task's own steps where it has them (`check_steps`), else of the rule
     segmenter's (`judges.RuleSegmenter`)."""
-    has_steps = hasattr(setting.task, "check_steps")
-    segmenter = TaskSegmenter(setting.task) if has_steps else RuleSegmenter()
-    step_ids, spans = segment(offline, setting, segmenter)
+    step_ids, spans = segment(offline, setting, step_segmenter(setting))
     g, rl = offline.group_size, config.rl
     complete = sampler_completions(
         load_policy(config, setting.mesh, model_dir),
@@ -117,8 +115,9 @@ def write_judge_report(
     path: str, offline: OfflineSet, step_ids: np.ndarray, modes: dict[str, np.ndarray], extra: dict | None = None
 ) -> None:
     """`judges.judge_report` of each mode's [N, S] labels against `modes["oracle"]` (the ground truth, itself
-    a row of the report) on the set's wrong responses, each cut to its own steps; `extra` (counts such as the LLM
-    judge's malformed answers) is added under `"counts"`."""
+    a row of the report) on the set's wrong responses, each cut to its own steps; under `"counts"` the wrong
+    responses, each judge mode's mined steps and `extra` (the LLM judge's malformed answers). Without an oracle
+    (a task with no step checker) only the counts are written."""
     width = max(x.shape[1] for x in modes.values())
     wrong = np.flatnonzero(offline.batch.rows["rewards"] <= 0.5)
     steps = [int(step_ids[i].max()) + 1 for i in wrong]
@@ -128,21 +127,25 @@ def write_judge_report(
         return [list(map(bool, labels[i, :k])) for i, k in zip(wrong, steps, strict=True)]
 
     sizes = [step_token_counts(step_ids[i], k) for i, k in zip(wrong, steps, strict=True)]
-    report = judge_report({m: per_response(x) for m, x in modes.items()}, per_response(modes["oracle"]), sizes)
-    report["counts"] = {"wrong_responses": float(len(wrong)), **(extra or {})}
+    report: dict = {}
+    if "oracle" in modes:  # a task without step truth gets the counts only
+        report = judge_report({m: per_response(x) for m, x in modes.items()}, per_response(modes["oracle"]), sizes)
+    mined = {f"{m}_mined_steps": float(sum(map(sum, per_response(x)))) for m, x in modes.items() if m != "oracle"}
+    report["counts"] = {"wrong_responses": float(len(wrong)), **mined, **(extra or {})}
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
 
 
-def response_steps(offline: OfflineSet, setting: TaskSetting) -> list[list[str]]:
-    """Each response's step texts: the task's own steps (`judges.TaskSegmenter`), the units its labels refer to."""
-    segmenter = TaskSegmenter(setting.task)
-    g = offline.group_size
-    return [
-        [text[a:b] for a, b in segmenter.spans(text, offline.problems[i // g])]
-        for i, text in enumerate(offline.responses)
-    ]
+def step_texts(offline: OfflineSet, spans: Sequence[Sequence[tuple[int, int]]]) -> list[list[str]]:
+    """Each response's step texts from its character spans (`segment`)."""
+    return [[text[a:b] for a, b in found] for text, found in zip(offline.responses, spans, strict=True)]
+
+
+def step_segmenter(setting: TaskSetting):
+    """The task's own steps where it has a step checker (the units its ground truth labels), else the rule
+    segmenter's."""
+    return TaskSegmenter(setting.task) if hasattr(setting.task, "check_steps") else RuleSegmenter()
 
 
 def judge_prompt_format(name: str, tokenizer) -> Callable[[str], str]:
@@ -157,8 +160,10 @@ def judge_prompt_format(name: str, tokenizer) -> Callable[[str], str]:
     raise ValueError(f"offline.llm_judge_format={name!r} is not 'plain' or 'chat'")
 
 
-def llm_labels(config: ml_collections.ConfigDict, offline: OfflineSet, setting: TaskSetting, width: int):
-    """[N, width] LLM judge verdicts on the wrong responses' steps (correct responses: all False, never mined);
+def llm_labels(
+    config: ml_collections.ConfigDict, offline: OfflineSet, setting: TaskSetting, steps: list[list[str]], width: int
+):
+    """[N, width] LLM judge verdicts on the wrong responses' `steps` (correct responses: all False, never mined);
     returns them with the number of malformed answers."""
     o = config.offline
     if not o.llm_judge_dir:
@@ -174,7 +179,7 @@ def llm_labels(config: ml_collections.ConfigDict, offline: OfflineSet, setting: 
         batch_size=o.llm_judge_batch_size,
         mesh=setting.mesh,
     )
-    steps, g = response_steps(offline, setting), offline.group_size
+    g = offline.group_size
     wrong = [i for i in np.flatnonzero(offline.batch.rows["rewards"] <= 0.5) if steps[i]]
     problems = [offline.problems[i // g] for i in wrong]
     verdicts = judge.label([p.prompt for p in problems], [steps[i] for i in wrong], [p.answer for p in problems])
@@ -185,21 +190,23 @@ def llm_labels(config: ml_collections.ConfigDict, offline: OfflineSet, setting: 
 
 
 def judged_steps(config: ml_collections.ConfigDict, offline: OfflineSet, setting: TaskSetting):
-    """The judges' labels of the task's steps for judge mode `offline.step_labels`, with every mode those judges
-    allow scored against the ground truth in `<workdir>/judge_report.json`."""
+    """The judges' labels for judge mode `offline.step_labels` of the task's own steps (or the rule segmenter's, for
+    a task without a step checker), with every mode those judges allow scored against the ground truth, where
+    there is one, in `<workdir>/judge_report.json`."""
     mode = config.offline.step_labels
-    oracle = oracle_steps(offline, setting)
-    width = oracle["step_correct"].shape[1]
-    modes = {"oracle": oracle["step_correct"]}
-    extra = {}
+    ids, spans = segment(offline, setting, step_segmenter(setting))
+    width = max([len(x) for x in spans] + [1])
+    modes, extra = {}, {}
+    if hasattr(setting.task, "check_steps"):
+        oracle = oracle_steps(offline, setting)["step_correct"]
+        modes["oracle"] = np.pad(oracle, ((0, 0), (0, max(0, width - oracle.shape[1]))))[:, :width]
     if "prm" in JUDGES[mode]:
-        modes["prm"] = prm_labels(config, offline, setting, oracle["step_ids"], width)
+        modes["prm"] = prm_labels(config, offline, setting, ids, width)
     if "llm" in JUDGES[mode]:
-        modes["llm"], extra["llm_malformed"] = llm_labels(config, offline, setting, width)
+        modes["llm"], extra["llm_malformed"] = llm_labels(config, offline, setting, step_texts(offline, spans), width)
     if len(JUDGES[mode]) == 2:
         for both in ("consensus", "or"):
             modes[both] = np.asarray(combine(both, llm=modes["llm"].tolist(), prm=modes["prm"].tolist()), bool)
     path = os.path.join(config.workdir, "judge_report.json")
-    ids = oracle["step_ids"]
     parallel.main_process_first("judge_report", lambda: write_judge_report(path, offline, ids, modes, extra))
     return {"step_ids": ids, "step_correct": modes[mode]}

@@ -25,7 +25,7 @@ from nsa_jax import judges, parallel
 from nsa_jax.judges.llm import LLMJudge, verdict_examples
 from nsa_jax.rollouts import OfflineSet, split_by_prompt
 from nsa_jax.train.core import load_policy, run_dir
-from nsa_jax.train.offline.judging import oracle_steps, response_steps
+from nsa_jax.train.offline.judging import oracle_steps, segment, step_texts
 from nsa_jax.train.offline.trainer import build_dataset
 from nsa_jax.train.rl.trainer import TaskSetting
 from nsa_jax.train.sft import data as data_lib
@@ -54,7 +54,7 @@ def train(config: ml_collections.ConfigDict):
     offline = build_dataset(config, setting, lambda: load_policy(config, setting.mesh, setting.path))
     labels = oracle_steps(offline, setting)
     truth = labels["step_correct"]
-    steps = response_steps(offline, setting)
+    steps = step_texts(offline, segment(offline, setting, judges.TaskSegmenter(setting.task))[1])
     g = offline.group_size
     _, held = split_by_prompt(offline.batch.with_rows(row=np.arange(len(offline.responses))), j.heldout_frac)
     held_rows = set(held.rows["row"].tolist())
