@@ -26,6 +26,9 @@ CASES = [
     *(("rl_tiny", name) for name in METHODS),
     *(("rl_qwen2_5_1_5b", f"{name},{data}") for name in ("grpo", "lens") for data in ("gsm8k", "math")),
     *(("offline_tiny", name) for name in OFFLINE_METHODS),
+    *(("offline_qwen2_5", name) for name in OFFLINE_METHODS),
+    ("prm_qwen2_5", None),
+    *(("pns_qwen2_5", stage) for stage in ("rm", "generator", "pairs")),
 ]
 
 
