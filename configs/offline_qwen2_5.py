@@ -1,7 +1,7 @@
 """BCPG-NSA's offline pipeline at real scale: a local HF policy directory as the behaviour policy and start, local
 MATH-layout JSONL, a local instruct checkpoint as the LLM judge and a PRM head (trained by `configs/prm_qwen2_5.py`)
-for the consensus labels. The argument is an offline method of configs/rl_presets.py (OFFLINE_METHODS); BCPG-NSA
-uses the judges' consensus. The paper's settings where they fit: responses at temperature 0.7, prompts whose
+for the consensus labels. The argument is an offline method of configs/rl_presets.py (OFFLINE_METHODS), or
+`bcpg_nsa,beta=X` for a point of the beta sweep; BCPG-NSA uses the judges' consensus. The paper's settings where they fit: responses at temperature 0.7, prompts whose
 responses are all right or all wrong dropped, 8 epochs, lr 5e-7 -> 2.5e-7 [secondary: the paper's 14B policy and
 batch 512; 16 responses per prompt here, not 32].
 
@@ -13,13 +13,13 @@ TPU=... ZONE=... launch/tpu_pod.sh --config=configs/offline_qwen2_5.py:bcpg_nsa 
 """
 
 from configs import base
-from configs.rl_presets import offline_method, qwen2_5_1_5b
+from configs.rl_presets import offline_arg, offline_method, qwen2_5_1_5b
 
 
 def get_config(arg="bcpg_nsa"):
-    name = arg or "bcpg_nsa"
-    c = offline_method(qwen2_5_1_5b(base.get_config(), "math"), name)
-    c.workdir = f"runs/{name}_offline_qwen2_5"
+    name, beta = offline_arg(arg)
+    c = offline_method(qwen2_5_1_5b(base.get_config(), "math"), name, beta)
+    c.workdir = f"runs/{name}_offline_qwen2_5" if beta is None else f"runs/{name}_beta{beta:g}_offline_qwen2_5"
     if name == "bcpg_nsa":
         c.offline.step_labels = "consensus"  # the paper's: LLM judge AND PRM judge
     c.offline.prm_dir = "checkpoints/prm/export"  # a PRM head (configs/prm_qwen2_5.py's export)

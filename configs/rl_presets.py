@@ -169,7 +169,25 @@ OFFLINE_METHODS = {
 }
 
 
-def offline_method(c: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
+# The BCPG-NSA paper's beta ablation: the weight of mined steps in wrong answers (1 = plain BCPG, 0 = no penalty on
+# them, < 0 rewards them); `offline_tiny.py:bcpg_nsa,beta=0` and the like run one point.
+BETA_SWEEP = (1.0, 0.5, 0.0, -0.5)
+
+
+def offline_arg(arg: str | None, default: str = "bcpg_nsa") -> tuple[str, float | None]:
+    """An offline config's argument, "method" or "method,beta=X" (X the NSA beta of a BCPG run): (method, beta)."""
+    name, _, rest = (arg or default).partition(",")
+    if not rest:
+        return name, None
+    key, _, value = rest.partition("=")
+    if key != "beta" or not value:
+        raise ValueError(f"config argument {arg!r}: expected 'method' or 'method,beta=X'")
+    if OFFLINE_METHODS[name][0] != "bcpg":
+        raise ValueError(f"config argument {arg!r}: beta is BCPG's knob, not {name!r}'s")
+    return name, float(value)
+
+
+def offline_method(c: ml_collections.ConfigDict, name: str, beta: float | None = None) -> ml_collections.ConfigDict:
     """Adds the `offline` block (with its defaults) to an RL config `c` and sets method `name` of
     `OFFLINE_METHODS`. The stored set's sampling reuses `rl.max_prompt_len` / `rl.max_new_tokens` /
     `rl.prompt_format`."""
@@ -178,6 +196,8 @@ def offline_method(c: ml_collections.ConfigDict, name: str) -> ml_collections.Co
     c.offline = ml_collections.ConfigDict()
     c.offline.loss = loss  # a name in nsa_jax.losses.POLICY_LOSSES, fed the stored behaviour log-probs
     c.offline.loss_kwargs = ml_collections.ConfigDict(knobs)
+    if beta is not None:
+        c.offline.loss_kwargs.nsa_beta = beta
     c.offline.step_labels = labels  # "none", "oracle" (the task's ground-truth step checker), or a judge mode:
     # "prm" (the PRM judge), "llm" (the LLM judge), "consensus" (both say correct, the paper's), "or" (either)
     c.offline.prm_dir = ""  # with step_labels "prm": a PRM head directory (the "prm" trainer's export)

@@ -27,6 +27,7 @@ CASES = [
     *(("rl_qwen2_5_1_5b", f"{name},{data}") for name in ("grpo", "lens") for data in ("gsm8k", "math")),
     *(("offline_tiny", name) for name in OFFLINE_METHODS),
     *(("offline_qwen2_5", name) for name in OFFLINE_METHODS),
+    *(("offline_tiny", f"bcpg_nsa,beta={beta:g}") for beta in presets.BETA_SWEEP),
     ("prm_qwen2_5", None),
     *(("pns_qwen2_5", stage) for stage in ("rm", "generator", "pairs")),
 ]
@@ -49,3 +50,13 @@ def test_method_presets_name_registered_losses():
     for loss, _, labels in OFFLINE_METHODS.values():
         losses.get_policy_loss(loss)
         assert labels in ("none", "oracle")
+
+
+def test_beta_sweep_argument_sets_the_nsa_beta_and_refuses_other_knobs():
+    c = importlib.import_module("configs.offline_tiny").get_config("bcpg_nsa,beta=-0.5")
+    assert c.offline.loss_kwargs.nsa_beta == -0.5 and c.offline.step_labels == "oracle"
+    assert "beta-0.5" in c.workdir
+    with pytest.raises(ValueError, match="BCPG's knob"):
+        importlib.import_module("configs.offline_tiny").get_config("topr,beta=0")
+    with pytest.raises(ValueError, match="method,beta=X"):
+        importlib.import_module("configs.offline_tiny").get_config("bcpg_nsa,tau=1")
