@@ -5,7 +5,7 @@ from nsa_jax.models.config import SUPPORTED_MODEL_TYPES, ModelConfig, Unsupporte
 from nsa_jax.models.heads import ScalarHead, from_pretrained_head, last_token_scores, save_head
 from nsa_jax.models.hf_io import CheckpointError, from_pretrained, load_config, save_pretrained
 from nsa_jax.models.tiny import tiny_model_dir
-from nsa_jax.models.tokenizer import load_tokenizer
+from nsa_jax.models.tokenizer import check_same_vocabulary, load_tokenizer
 from nsa_jax.models.transformer import KVCache, Transformer, init_model, positions_from_mask
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "ScalarHead",
     "Transformer",
     "UnsupportedModelError",
+    "check_same_vocabulary",
     "from_pretrained",
     "from_pretrained_head",
     "init_model",

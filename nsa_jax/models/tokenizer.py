@@ -46,6 +46,17 @@ def load_tokenizer(path: str | os.PathLike) -> transformers.PreTrainedTokenizerB
     return transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
 
 
+def check_same_vocabulary(path: str | os.PathLike, tokenizer, what: str) -> None:
+    """A CheckpointError unless the tokenizer in `path` maps every token to the same id as `tokenizer`: a judge or
+    reward model scores the policy's token ids directly, so its backbone must share the policy's vocabulary."""
+    theirs = load_tokenizer(path)
+    if theirs.get_vocab() != tokenizer.get_vocab():
+        raise CheckpointError(
+            f"{path}: the {what}'s tokenizer ({len(theirs.get_vocab())} tokens) is not the policy's "
+            f"({len(tokenizer.get_vocab())} tokens); it reads the policy's token ids, so use a backbone of the same family"
+        )
+
+
 def build_char_tokenizer() -> tokenizers.Tokenizer:
     """The built-in character-level tokenizer (a merge-free BPE, so every character is its own token)."""
     vocab = {token: i for i, token in enumerate((*SPECIAL_TOKENS, *CHARACTERS))}

@@ -102,3 +102,17 @@ def test_score_tensor_of_the_wrong_shape_is_named(tmp_path):
     safetensors.numpy.save_file(tensors, file, metadata={"format": "pt"})
     with pytest.raises(models.CheckpointError, match="score.weight has shape"):
         models.from_pretrained_head(tmp_path / "hf")
+
+
+def test_a_judge_backbone_with_another_vocabulary_is_refused(tmp_path):
+    """Judges and reward models read the policy's token ids, so their tokenizer must be the policy's."""
+    import tokenizers
+    from tokenizers import models as tok_models
+
+    from nsa_jax.models.tiny import TINY_DIR
+
+    models.check_same_vocabulary(TINY_DIR, models.load_tokenizer(TINY_DIR), "PRM")  # the same: no error
+    other = tokenizers.Tokenizer(tok_models.WordLevel({"<unk>": 0, "a": 1, "b": 2}, unk_token="<unk>"))
+    transformers.PreTrainedTokenizerFast(tokenizer_object=other).save_pretrained(tmp_path / "other")
+    with pytest.raises(models.CheckpointError, match="PRM's tokenizer"):
+        models.check_same_vocabulary(tmp_path / "other", models.load_tokenizer(TINY_DIR), "PRM")

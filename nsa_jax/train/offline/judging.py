@@ -106,6 +106,7 @@ def prm_labels(
     o = config.offline
     if not o.prm_dir:
         raise ValueError("offline.step_labels='prm' needs offline.prm_dir (a head exported by the 'prm' trainer)")
+    models.check_same_vocabulary(o.prm_dir, setting.tokenizer, "PRM")
     head = models.from_pretrained_head(o.prm_dir, shardings=param_placement(setting.mesh))
     judge = PRMJudge(head, threshold=o.prm_threshold, rows=config.batch_size, mesh=setting.mesh)
     return judge.label(offline.batch.tokens, step_ids, width)

@@ -24,6 +24,8 @@ def composite_reward_fn(config: ml_collections.ConfigDict) -> pns.CompositeRewar
         raise ValueError("pns.rm_dir and pns.prm_dir must name a reward-model and a PRM head directory")
     path = config.model.path
     tokenizer = models.load_tokenizer(path)
+    for directory, what in ((p.rm_dir, "reward model"), (p.prm_dir, "PRM")):
+        models.check_same_vocabulary(directory, tokenizer, what)
     return pns.CompositeReward(
         make_task(config),
         tokenizer,

@@ -69,6 +69,7 @@ def train(config: ml_collections.ConfigDict) -> dict[str, dict[str, float]]:
     _, generated = sample(config, setting, load_policy(config, setting.mesh, p.generator_dir), problems, p.seed + 1)
     negatives = {"pns": generated, "rejection": rejection, "random": pns.random_negatives(rejection, p.seed)}
     pairs = pns.build_pairs(problems, chosen, negatives)
+    models.check_same_vocabulary(p.rm_dir, setting.tokenizer, "reward model")
     scorer = pns.RewardModelScorer(
         models.from_pretrained_head(p.rm_dir),
         setting.tokenizer,

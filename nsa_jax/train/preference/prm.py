@@ -107,6 +107,7 @@ def train(config: ml_collections.ConfigDict) -> models.ScalarHead:
     if len(heldout) == 0 or len(train_set) == 0:
         raise ValueError(f"prm.heldout_frac={p.heldout_frac} leaves {len(heldout)} held-out / {len(train_set)} rows")
     backbone = p.backbone or setting.path
+    models.check_same_vocabulary(backbone, setting.tokenizer, "PRM backbone")
     head = models.from_pretrained_head(
         backbone,
         dtype=dtype_of(config.model.dtype),
