@@ -51,17 +51,8 @@ class PRMJudge:
 
     def token_probabilities(self, tokens: Mapping[str, np.ndarray]) -> np.ndarray:
         """[N, T] sigmoid of the head's score at every column of `input_ids` / `attention_mask`."""
-        ids, mask = np.asarray(tokens["input_ids"]), np.asarray(tokens["attention_mask"])
-        out = []
-        for start in range(0, len(ids), self.rows):
-            chunk = [ids[start : start + self.rows], mask[start : start + self.rows]]
-            short = self.rows - len(chunk[0])
-            if short:  # one shape for every call: pad with empty rows, dropped below
-                chunk = [np.concatenate([x, np.zeros((short, x.shape[1]), x.dtype)]) for x in chunk]
-            if self.mesh is not None:
-                chunk = [jax.device_put(x, parallel.batch_sharding(self.mesh, 2)) for x in chunk]
-            out.append(_probabilities(self.head, *chunk))
-        return np.concatenate(parallel.to_host(out))[: len(ids)] if out else np.zeros(ids.shape, np.float32)
+        arrays = [np.asarray(tokens[k]) for k in ("input_ids", "attention_mask")]
+        return parallel.map_rows(_probabilities, self.head, arrays, rows=self.rows, mesh=self.mesh)
 
     def step_probabilities(self, tokens: Mapping[str, np.ndarray], step_ids: np.ndarray, num_steps: int):
         """[N, S] probability that each step is correct (NaN where a row has fewer steps)."""

@@ -2,7 +2,7 @@
 checkpoint import/export."""
 
 from nsa_jax.models.config import SUPPORTED_MODEL_TYPES, ModelConfig, UnsupportedModelError
-from nsa_jax.models.heads import ScalarHead, from_pretrained_head, last_token_scores, save_head
+from nsa_jax.models.heads import ScalarHead, from_pretrained_head, last_token_scores, save_head, sequence_scores
 from nsa_jax.models.hf_io import CheckpointError, from_pretrained, load_config, save_pretrained
 from nsa_jax.models.tiny import tiny_model_dir
 from nsa_jax.models.tokenizer import check_same_vocabulary, load_tokenizer
@@ -26,5 +26,6 @@ __all__ = [
     "positions_from_mask",
     "save_head",
     "save_pretrained",
+    "sequence_scores",
     "tiny_model_dir",
 ]

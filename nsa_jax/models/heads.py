@@ -62,6 +62,12 @@ def last_token_scores(scores: jax.Array, mask: jax.Array) -> jax.Array:
     return jnp.where(last >= 0, picked, 0.0)
 
 
+@nnx.jit
+def sequence_scores(head: ScalarHead, input_ids: jax.Array, attention_mask: jax.Array) -> jax.Array:
+    """[B] the head's score at each row's last attended token (a response's EOS: the reward model's score)."""
+    return last_token_scores(head(input_ids, attention_mask=attention_mask), attention_mask)
+
+
 def from_pretrained_head(
     path: str | os.PathLike, *, dtype: Any = jnp.float32, param_dtype: Any = None, shardings: Any = None
 ) -> ScalarHead:

@@ -5,6 +5,7 @@ from nsa_jax.parallel.distributed import (
     initialize,
     is_main_process,
     main_process_first,
+    map_rows,
     to_host,
 )
 from nsa_jax.parallel.mesh import (
@@ -31,6 +32,7 @@ __all__ = [
     "logical_to_spec",
     "main_process_first",
     "make_mesh",
+    "map_rows",
     "mesh_shape",
     "param_shardings",
     "replicated_against_rules",

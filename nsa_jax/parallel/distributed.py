@@ -16,6 +16,8 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
+from nsa_jax.parallel.mesh import batch_sharding
+
 _AUTO_ENV = ("TPU_WORKER_HOSTNAMES", "MEGASCALE_COORDINATOR_ADDRESS", "SLURM_JOB_ID")
 
 
@@ -74,3 +76,22 @@ def broadcast_from_main(tree: Any) -> Any:
     if jax.process_count() == 1:
         return tree
     return jax.tree.map(np.asarray, multihost_utils.broadcast_one_to_all(tree))
+
+
+def map_rows(fn: Any, model: Any, arrays: list[np.ndarray], *, rows: int, mesh: Any = None) -> np.ndarray:
+    """`fn(model, *chunk)` (a jitted function of [rows, ...] arrays) over `rows`-row chunks of the host `arrays`,
+    concatenated on the host: the last chunk is padded with zero rows so every call has one shape (their results are
+    dropped), and with a mesh each chunk is split over its batch axes (and the results gathered from every process).
+    """
+    total, out = len(arrays[0]), []
+    for start in range(0, total, rows):
+        chunk = [x[start : start + rows] for x in arrays]
+        short = rows - len(chunk[0])
+        if short:
+            chunk = [np.concatenate([x, np.zeros((short, *x.shape[1:]), x.dtype)]) for x in chunk]
+        if mesh is not None:
+            chunk = [jax.device_put(x, batch_sharding(mesh, x.ndim)) for x in chunk]
+        out.append(fn(model, *chunk))
+    if not out:
+        raise ValueError("map_rows needs at least one row")
+    return np.concatenate([np.asarray(x) for x in to_host(out)])[:total]

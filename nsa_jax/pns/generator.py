@@ -15,12 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from flax import nnx
 
-from nsa_jax import judges, models, tasks
+from nsa_jax import judges, models, parallel, tasks
 from nsa_jax.pns.reward import composite_reward, cot_score, format_ok
-
-_scores = nnx.jit(lambda head, ids, mask: models.last_token_scores(head(ids, attention_mask=mask), mask))
 
 
 def encode_responses(
@@ -55,14 +52,9 @@ class RewardModelScorer:
         return encode_responses(self.tokenizer, [self.prompt_fn(p.prompt) for p in problems], responses, self.width)
 
     def scores(self, tokens: dict[str, np.ndarray]) -> np.ndarray:
-        total, out = len(tokens["input_ids"]), []
-        for start in range(0, total, self.rows):
-            chunk = [tokens[k][start : start + self.rows] for k in ("input_ids", "attention_mask")]
-            short = self.rows - len(chunk[0])
-            if short:  # one shape for every call
-                chunk = [np.concatenate([x, np.zeros((short, x.shape[1]), x.dtype)]) for x in chunk]
-            out.append(np.asarray(_scores(self.head, *chunk)))
-        return np.concatenate(out)[:total] if out else np.zeros((0,), np.float32)
+        """[N] scores of encoded rows (`encode`)."""
+        arrays = [tokens[k] for k in ("input_ids", "attention_mask")]
+        return parallel.map_rows(models.sequence_scores, self.head, arrays, rows=self.rows)
 
     def __call__(self, problems: Sequence[tasks.Problem], responses: Sequence[str]) -> np.ndarray:
         return self.scores(self.encode(problems, responses)[0])

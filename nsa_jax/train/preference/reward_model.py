@@ -19,14 +19,12 @@ import os
 import jax
 import ml_collections
 import numpy as np
-from flax import nnx
 
 from nsa_jax import losses, models, parallel
 from nsa_jax.rollouts import Batch, OfflineSet, split_by_prompt
 from nsa_jax.train.core import (
     Engine,
     GroupEpochs,
-    device_batch,
     dtype_of,
     export_policy,
     model_dir,
@@ -35,16 +33,13 @@ from nsa_jax.train.core import (
     run_dir,
 )
 from nsa_jax.train.core.step import Batch as StepBatch
-from nsa_jax.train.preference.dpo import TOKENS, pairs_from_jsonl, pairs_from_offline
+from nsa_jax.train.preference.dpo import pairs_from_jsonl, pairs_from_offline
 
 
 def pair_scores(head: models.ScalarHead, batch: StepBatch) -> jax.Array:
     """[2P] rows (chosen, rejected alternating) -> [P, 2] scores at each response's last token."""
     scores = head(batch["input_ids"], attention_mask=batch["attention_mask"])
     return models.last_token_scores(scores, batch["loss_mask"]).reshape(-1, 2)
-
-
-_jit_pair_scores = nnx.jit(pair_scores)
 
 
 def bt_loss_fn(head: models.ScalarHead, batch: StepBatch, rng: jax.Array, *, center_coef: float):
@@ -55,16 +50,9 @@ def bt_loss_fn(head: models.ScalarHead, batch: StepBatch, rng: jax.Array, *, cen
 
 def pairwise_accuracy(head: models.ScalarHead, pairs: Batch, mesh, rows: int) -> float:
     """Share of `pairs` whose chosen response scores above the rejected one (ties count half), `rows` rows at a
-    time; the last chunk is padded with copies of the first pair, which are dropped."""
-    shardings = {k: parallel.batch_sharding(mesh, 2) for k in TOKENS}
-    total, out = len(pairs), []
-    for start in range(0, total, rows):
-        chunk = {k: pairs.tokens[k][start : start + rows] for k in TOKENS}
-        short = rows - len(chunk["input_ids"])
-        if short:
-            chunk = {k: np.concatenate([v, np.tile(v[:2], (short // 2, 1))]) for k, v in chunk.items()}
-        out.append(_jit_pair_scores(head, device_batch(chunk, shardings)))
-    r = np.concatenate(parallel.to_host(out))[: total // 2]
+    time; a pair's score is the head's at each row's last attended token, its response's EOS."""
+    arrays = [pairs.tokens[k] for k in ("input_ids", "attention_mask")]
+    r = parallel.map_rows(models.sequence_scores, head, arrays, rows=rows, mesh=mesh).reshape(-1, 2)
     return float(np.mean((r[:, 0] > r[:, 1]) + 0.5 * (r[:, 0] == r[:, 1])))
 
 
