@@ -64,9 +64,14 @@ def oracle_steps(offline: OfflineSet, setting: TaskSetting) -> dict[str, np.ndar
     """`step_ids` and per-row `step_correct` [N, S] of the task's own steps (`judges.TaskSegmenter`), labelled by
     its ground-truth step checker."""
     step_ids, _ = segment(offline, setting, TaskSegmenter(setting.task))
+    return {"step_ids": step_ids, "step_correct": oracle_labels(offline, setting)}
+
+
+def oracle_labels(offline: OfflineSet, setting: TaskSetting) -> np.ndarray:
+    """[N, S] the task's step checker's labels of every stored response's own steps."""
     g = offline.group_size
     labels = [setting.task.check_steps(t, offline.problems[i // g]).correct for i, t in enumerate(offline.responses)]
-    return {"step_ids": step_ids, "step_correct": as_matrix(labels)}
+    return as_matrix(labels)
 
 
 def mc_steps(
@@ -199,7 +204,7 @@ def judged_steps(config: ml_collections.ConfigDict, offline: OfflineSet, setting
     width = max([len(x) for x in spans] + [1])
     modes, extra = {}, {}
     if hasattr(setting.task, "check_steps"):
-        oracle = oracle_steps(offline, setting)["step_correct"]
+        oracle = oracle_labels(offline, setting)
         modes["oracle"] = np.pad(oracle, ((0, 0), (0, max(0, width - oracle.shape[1]))))[:, :width]
     if "prm" in JUDGES[mode]:
         modes["prm"] = prm_labels(config, offline, setting, ids, width)

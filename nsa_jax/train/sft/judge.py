@@ -25,7 +25,7 @@ from nsa_jax import judges, parallel
 from nsa_jax.judges.llm import LLMJudge, verdict_examples
 from nsa_jax.rollouts import OfflineSet, split_by_prompt
 from nsa_jax.train.core import load_policy, run_dir
-from nsa_jax.train.offline.judging import oracle_steps, segment, step_texts
+from nsa_jax.train.offline.judging import oracle_labels, segment, step_texts
 from nsa_jax.train.offline.trainer import build_dataset
 from nsa_jax.train.rl.trainer import TaskSetting
 from nsa_jax.train.sft import data as data_lib
@@ -33,7 +33,7 @@ from nsa_jax.train.sft import trainer as sft
 
 
 def judge_quality(judge: LLMJudge, offline: OfflineSet, rows: np.ndarray, steps, labels) -> dict[str, float]:
-    """The judge's verdicts on `rows` (wrong responses) against the true labels (`oracle_steps`)."""
+    """The judge's verdicts on `rows` (wrong responses) against the true labels (step ids and the checker's labels)."""
     truth, step_ids = labels["step_correct"], labels["step_ids"]
     g = offline.group_size
     problems = [offline.problems[i // g] for i in rows]
@@ -52,9 +52,9 @@ def train(config: ml_collections.ConfigDict):
     j = config.judge
     setting = TaskSetting(config)
     offline = build_dataset(config, setting, lambda: load_policy(config, setting.mesh, setting.path))
-    labels = oracle_steps(offline, setting)
-    truth = labels["step_correct"]
-    steps = step_texts(offline, segment(offline, setting, judges.TaskSegmenter(setting.task))[1])
+    step_ids, spans = segment(offline, setting, judges.TaskSegmenter(setting.task))  # the checker's steps
+    labels = {"step_ids": step_ids, "step_correct": oracle_labels(offline, setting)}
+    truth, steps = labels["step_correct"], step_texts(offline, spans)
     g = offline.group_size
     _, held = split_by_prompt(offline.batch.with_rows(row=np.arange(len(offline.responses))), j.heldout_frac)
     held_rows = set(held.rows["row"].tolist())
