@@ -158,7 +158,8 @@ OFFLINE_METHODS = {
     # BCPG: the paper's Eq. 6 without step labels (NSA weight 1 everywhere).
     "bcpg": ("bcpg", {"nsa_beta": 1.0, "tau": 1e-3}, "none"),
     # BCPG-NSA: steps of wrong answers labelled correct get weight beta = 0.5. Labels: the built-in task's ground
-    # truth ("oracle") until the PRM / LLM consensus judges land.
+    # truth ("oracle") by default; the paper's judged labels with `offline.step_labels="consensus"` and the judges'
+    # directories (configs/prm_tiny.py, configs/llm_judge_tiny.py; offline_qwen2_5.py uses them by default).
     "bcpg_nsa": ("bcpg", {"nsa_beta": 0.5, "tau": 1e-3}, "oracle"),
     # GRPO-offline: GRPO's ratio and clip against the behaviour policy.
     "grpo_offline": ("grpo", {"eps_low": 0.2, "eps_high": 0.2, "agg": "token-mean", "std_ddof": 1}, "none"),
