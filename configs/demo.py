@@ -1,31 +1,96 @@
-"""The main job, the miniature comparison on a 2-core CPU with no download: SFT the built-in tiny model on the built-in arith
-task, then GRPO and LENS from that same start with the same rollout budget; prints and saves (to
-<workdir>/results.md and results.json) held-out pass@1 / pass@8 overall and on each evaluated level, and the share
-of all-wrong groups during training.
+"""The main job: the miniature of all three papers on a 2-core CPU with no download. SFT the built-in tiny model on
+the built-in arith task; then, from that same start and with the same number of sampled responses per method,
+online GRPO, LENS, NSR and RFT; offline on one stored set BCPG, BCPG-NSA (the PRM and LLM judges' consensus),
+GRPO-offline and TOPR; DPO with PNS negatives and with rejection-sampled negatives. Writes
+`<workdir>/<scale>/report.md` (table, judge report, plausibility report, PNG plots) and prints the table.
 
-python -m nsa_jax.main --config=configs/demo.py   (about 7 minutes on an idle 2-core machine)
+python -m nsa_jax.main --config=configs/demo.py                     (scale "quick": one seed, about 15 minutes)
+python -m nsa_jax.main --config=configs/demo.py --config.scale=full  (3 seeds, longer runs, 95% intervals)
 
-SFT alone with its held-out table: python -m nsa_jax.main --config=configs/sft_tiny.py --config.eval.enabled=True
+`config.quick` and `config.full` are the two pipelines; any run's knob is a flag, e.g.
+`--config.quick.online.grpo.rl.num_rollouts=4`. The pipeline's wiring is `nsa_jax/train/demo.py`.
 """
 
 import ml_collections
 
-from configs import base, rl_tiny, sft_tiny
+from configs import (
+    base,
+    dpo_tiny,
+    llm_judge_tiny,
+    offline_tiny,
+    pns_pairs_tiny,
+    pns_tiny,
+    prm_tiny,
+    rl_tiny,
+    rm_tiny,
+    sft_tiny,
+)
+
+ONLINE = ("grpo", "lens", "nsr", "rft")
+OFFLINE = ("bcpg", "bcpg_nsa", "grpo_offline", "topr")
+NEGATIVES = ("pns", "rejection")  # DPO's pair files from the pns_pairs run
+
+
+def pipeline(scale: str) -> ml_collections.ConfigDict:
+    """Every run of the main job at `scale`. The budget: `rollouts` rollouts of 32 prompts x 8 responses online,
+    and the same number of responses in the offline methods' stored set and in the policy's samples for DPO."""
+    seeds, rollouts = (1, 8) if scale == "quick" else (3, 32)
+    prompts = rollouts * 32  # 8 responses each: the online budget
+    p = ml_collections.ConfigDict()
+    p.seeds = seeds
+    p.sft = sft_tiny.get_config()
+    p.sft.eval.enabled = False
+    p.sft.metrics.tensorboard = False
+
+    # The held-out evaluation of every method (and of the start, once): levels 1 and 2, 16 samples per problem.
+    p.eval = ml_collections.ConfigDict(rl_tiny.get_config("grpo").eval.to_dict())
+    p.eval.difficulties = (1, 2)
+    p.eval.num_problems = 64 if scale == "quick" else 128  # per level
+    p.eval.samples = 16
+    p.eval.ks = (1, 2, 4, 8, 16)
+    p.eval.batch_size = 32
+
+    p.online = ml_collections.ConfigDict({name: rl_tiny.get_config(name) for name in ONLINE})
+    for c in p.online.values():
+        c.rl.num_rollouts = rollouts
+        c.rl.train_difficulties = (1,)  # the level SFT taught; level 2 stays out of reach at this budget
+        c.eval.every = rollouts // 4 if scale == "full" else rollouts // 2
+
+    p.judges = ml_collections.ConfigDict()
+    p.judges.prm = prm_tiny.get_config()
+    p.judges.prm.offline.num_prompts = prompts
+    p.judges.llm_judge = llm_judge_tiny.get_config()
+    p.judges.llm_judge.judge.steps = 150 if scale == "quick" else 600
+
+    p.offline = ml_collections.ConfigDict({name: offline_tiny.get_config(name) for name in OFFLINE})
+    for c in p.offline.values():
+        c.offline.num_prompts = prompts
+        c.eval.every = 0  # before and after training
+    nsa = p.offline.bcpg_nsa.offline
+    nsa.step_labels = "consensus"  # the paper's: steps both the PRM and the LLM judge call correct
+    nsa.llm_judge_style, nsa.llm_judge_format = "compact", "plain"  # the miniature's fine-tuned judge
+    nsa.llm_judge_max_prompt_len = p.judges.llm_judge.judge.max_prompt_len
+    nsa.llm_judge_max_new_tokens = p.judges.llm_judge.judge.max_new_tokens
+    nsa.llm_judge_batch_size = p.judges.llm_judge.judge.batch_size
+
+    p.preference = ml_collections.ConfigDict()
+    p.preference.rm = rm_tiny.get_config()
+    p.preference.generator = pns_tiny.get_config()
+    p.preference.generator.rl.num_rollouts = rollouts if scale == "quick" else 50
+    p.preference.generator.eval.enabled = scale == "full"
+    p.preference.pairs = pns_pairs_tiny.get_config()
+    p.preference.pairs.pns.num_prompts = prompts
+    p.preference.dpo = ml_collections.ConfigDict({source: dpo_tiny.get_config() for source in NEGATIVES})
+    for c in (p.judges.prm, p.judges.llm_judge, *p.offline.values(), p.preference.rm, *p.preference.dpo.values()):
+        c.metrics.tensorboard = False
+    return p
 
 
 def get_config(arg=None):
     c = base.get_config(arg)
-    c.trainer = "rl_demo"
-    c.workdir = "runs/demo"
-    c.sft = sft_tiny.get_config()  # its workdir becomes <workdir>/sft; its export is every method's start
-    c.sft.unlock()
-    c.sft.eval.enabled = False
-    c.sft.metrics.tensorboard = False
-    c.methods = ml_collections.ConfigDict({name: rl_tiny.get_config(name) for name in ("grpo", "lens")})
-    for method in c.methods.values():  # the same rollout budget for every method: the miniature's recipe on level 1
-        method.rl.num_rollouts = 50  # of 32 prompts x 8 responses, one Adam step at 3e-5 each
-        method.rl.train_difficulties = (1,)  # the level SFT taught; level 2 stays out of reach at this budget
-        method.eval.difficulties = (1, 2)
-        method.eval.num_problems = 128  # per level, x 8 samples
-        method.eval.every = method.rl.num_rollouts  # held-out evaluation at the start and the end only
+    c.trainer = "demo"
+    c.workdir = "runs/demo"  # each scale runs in <workdir>/<scale>
+    c.scale = "quick"  # "quick" (one seed, the README's first command) or "full" (3 seeds, longer runs)
+    c.quick = pipeline("quick")
+    c.full = pipeline("full")
     return base.lock(c)

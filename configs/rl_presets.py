@@ -75,6 +75,8 @@ def rl_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.eval.ks = (1, 8)
     c.eval.temperature = 1.0
     c.eval.seed = 1234  # seed of the evaluation sampling keys
+    c.eval.start_from = ""  # a held-out results file of the start policy (heldout/round_000000.npz of a run with
+    # the same eval settings): read instead of evaluating the start again
     c.checkpoint.every = 10  # in the RL trainer, rollouts between checkpoints
     return c
 

@@ -2,7 +2,7 @@
 
 `core/` holds the state, the pure jitted step, the engine, the one resumable loop, checkpoints, metrics, optimiser,
 scoring and policy load / export; `sft/`, `rl/`, `offline/` and `preference/` (DPO, the reward model, the PRM) are the trainers built on it,
-`demo.py` the miniature comparison (SFT, then each RL method from the same start). `TRAINERS` maps `config.trainer` to a function
+`demo.py` the main job (every method from one SFT start, and the report). `TRAINERS` maps `config.trainer` to a function
 `(config) -> result`; `nsa_jax.main` dispatches on it.
 """
 
@@ -40,7 +40,7 @@ TRAINERS: dict[str, Callable[[ml_collections.ConfigDict], Any]] = {
     "llm_judge": llm_judge.train,
     "pns_generator": pns_generator.train,
     "pns_pairs": pns_pairs.train,
-    "rl_demo": demo.train,
+    "demo": demo.train,
 }
 
 

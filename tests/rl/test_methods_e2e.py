@@ -75,37 +75,3 @@ def test_tiny_config_runs_end_to_end(method, start_dir, tmp_path):
     assert abs(last["mismatch_ratio_mean"] - 1.0) < 1e-3
     with open(os.path.join(tmp_path, "eval_rl.json"), encoding="utf-8") as f:
         assert json.load(f)["method"] == config.rl.loss
-
-
-def test_demo_runs_sft_then_each_method_from_the_same_start(tmp_path):
-    """configs/demo.py (the README's first command) at test size: SFT, then GRPO and LENS from its export; the
-    table and results.json hold every row, and both methods' start evaluations are the same policy's."""
-    config = importlib.import_module("configs.demo").get_config()
-    config.workdir = str(tmp_path)
-    config.sft.max_steps = 2
-    config.sft.batch_size = 8
-    config.sft.optimizer.warmup_steps = 1
-    config.sft.checkpoint.every = 2
-    for name in config.methods:
-        small = shrunk(name, "", "")
-        for block in ("rl", "eval"):
-            config.methods[name][block].update(small[block].to_dict())
-        config.methods[name].batch_size, config.methods[name].micro_batch_size = small.batch_size, 0
-        config.methods[name].rl.train_difficulties = (1,)
-    rows = train.get_trainer(config.trainer)(config)
-    assert list(rows) == ["sft start", "grpo", "lens"]
-    starts = []
-    for name in ("grpo", "lens"):
-        with open(tmp_path / name / "eval_rl.json", encoding="utf-8") as f:
-            starts.append({k: v for k, v in json.load(f).items() if k.startswith("start/")})
-        assert 0.0 <= rows[name]["mean_all_wrong_frac"] <= 1.0
-    assert starts[0] == starts[1] and starts[0]["start/pass@4/d2"] == rows["sft start"]["pass@4/d2"]
-    text = (tmp_path / "results.md").read_text(encoding="utf-8")
-    assert text.splitlines()[0].startswith("| method | pass@1 | pass@4 | pass@1 d1 | pass@4 d1 | pass@1 d2 |")
-    results = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
-    assert results["rows"] == rows
-
-    # Running the main job again in the same directory resumes every finished run and reports the same results.
-    assert train.get_trainer(config.trainer)(config) == rows
-    assert (tmp_path / "results.md").read_text(encoding="utf-8") == text
-    assert json.loads((tmp_path / "results.json").read_text(encoding="utf-8")) == results

@@ -71,12 +71,23 @@ def metrics(correct: np.ndarray, levels: Sequence[int], ks: Sequence[int]) -> di
 
 
 # Per-problem results of each held-out evaluation, so two of them can be compared problem by problem.
-def save_correct(path: str, correct: np.ndarray, levels: Sequence[int]) -> None:
-    """Writes a `sample_correct` matrix and the problems' levels to `path` (.npz, atomically)."""
+def save_correct(path: str, correct: np.ndarray, levels: Sequence[int], fingerprint: str = "") -> None:
+    """Writes a `sample_correct` matrix, the problems' levels and the evaluation's `fingerprint` (what decides its
+    problems and sampling, `TaskSetting.fingerprint`) to `path` (.npz, atomically)."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path + ".tmp", "wb") as f:
-        np.savez(f, correct=correct, levels=np.asarray(levels, np.int32))
+        np.savez(f, correct=correct, levels=np.asarray(levels, np.int32), fingerprint=np.asarray(fingerprint))
     os.replace(path + ".tmp", path)
+
+
+def load_correct(path: str, fingerprint: str) -> tuple[np.ndarray, np.ndarray]:
+    """The `(correct, levels)` a `save_correct` file holds; a file of another evaluation (other `fingerprint`) is an
+    error naming it."""
+    with np.load(path) as f:
+        saved = str(f["fingerprint"]) if "fingerprint" in f else ""
+        if saved != fingerprint:
+            raise ValueError(f"{path} holds another held-out evaluation (other problems, samples or sampling)")
+        return f["correct"], f["levels"]
 
 
 def paired_gains(before_path: str, after_path: str, ks: Sequence[int]) -> dict[str, float]:

@@ -12,6 +12,7 @@ between rollouts (`checkpoint.every` counts rollouts) and resumed automatically.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import time
@@ -63,9 +64,23 @@ class TaskSetting:
 
     def evaluate(self, model: nnx.Module, position: int | None = None) -> dict[str, float]:
         """Held-out pass@k of `model` by difficulty, with the same sampling keys on every call. With `position`
-        (rounds done), the per-problem results also go to `heldout_path(position)` for paired comparisons."""
+        (rounds done), the per-problem results also go to `heldout_path(position)` for paired comparisons. At
+        position 0 with `eval.start_from` set (a file this evaluation wrote for the same start policy), the start's
+        results are read from it instead of sampled again: several runs from one start share one evaluation."""
         e = self.config.eval
-        correct = heldout.sample_correct(
+        levels = [p.difficulty for p in self.eval_problems]
+        if position == 0 and e.start_from:
+            correct, _ = heldout.load_correct(e.start_from, self.fingerprint())
+        else:
+            correct = self.sample_correct(model)
+        if position is not None and parallel.is_main_process():
+            heldout.save_correct(self.heldout_path(position), correct, levels, self.fingerprint())
+        return heldout.metrics(correct, levels, e.ks)
+
+    def sample_correct(self, model: nnx.Module) -> np.ndarray:
+        """`heldout.sample_correct` of `model` on the evaluation's problems, with its sampling settings."""
+        e = self.config.eval
+        return heldout.sample_correct(
             model,
             self.tokenizer,
             self.eval_problems,
@@ -79,10 +94,14 @@ class TaskSetting:
             max_prompt_len=self.config.rl.max_prompt_len,
             mesh=self.mesh,
         )
-        levels = [p.difficulty for p in self.eval_problems]
-        if position is not None and parallel.is_main_process():
-            heldout.save_correct(self.heldout_path(position), correct, levels)
-        return heldout.metrics(correct, levels, e.ks)
+
+    def fingerprint(self) -> str:
+        """A digest of what decides the held-out results of a given policy: the problems, the prompt format and
+        the sampling settings."""
+        e, rl = self.config.eval, self.config.rl
+        what = [[p.prompt, p.answer] for p in self.eval_problems]
+        what += [e.samples, e.seed, e.temperature, e.max_new_tokens, e.batch_size, rl.max_prompt_len, rl.prompt_format]
+        return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:16]
 
     def heldout_path(self, position: int) -> str:
         return os.path.join(self.config.workdir, "heldout", f"round_{position:06d}.npz")
