@@ -30,6 +30,7 @@ setup(
         "numpy>=1.26,<3",
         "tensorboardX>=2.6,<2.8",
         "tqdm>=4.66,<5",
+        "matplotlib>=3.8,<4",  # the main job's report plots
         "absl-py>=2.1,<3",
     ],
     extras_require={

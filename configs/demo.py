@@ -38,6 +38,8 @@ def pipeline(scale: str) -> ml_collections.ConfigDict:
     prompts = rollouts * 32  # 8 responses each: the online budget
     p = ml_collections.ConfigDict()
     p.seeds = seeds
+    # Each paper's method against the baseline it claims to beat, paired in the report ("method-baseline").
+    p.comparisons = ("lens-grpo", "nsr-grpo", "bcpg_nsa-bcpg", "dpo_pns-dpo_rejection")
     p.sft = sft_tiny.get_config()
     p.sft.eval.enabled = False
     p.sft.metrics.tensorboard = False
@@ -45,7 +47,7 @@ def pipeline(scale: str) -> ml_collections.ConfigDict:
     # The held-out evaluation of every method (and of the start, once): levels 1 and 2, 16 samples per problem.
     p.eval = ml_collections.ConfigDict(rl_tiny.get_config("grpo").eval.to_dict())
     p.eval.difficulties = (1, 2)
-    p.eval.num_problems = 64 if scale == "quick" else 128  # per level
+    p.eval.num_problems = 48 if scale == "quick" else 128  # per level
     p.eval.samples = 16
     p.eval.ks = (1, 2, 4, 8, 16)
     p.eval.batch_size = 32
@@ -54,13 +56,15 @@ def pipeline(scale: str) -> ml_collections.ConfigDict:
     for c in p.online.values():
         c.rl.num_rollouts = rollouts
         c.rl.train_difficulties = (1,)  # the level SFT taught; level 2 stays out of reach at this budget
-        c.eval.every = rollouts // 4 if scale == "full" else rollouts // 2
+        c.eval.every = rollouts // 4 if scale == "full" else rollouts  # quick: before and after only
 
     p.judges = ml_collections.ConfigDict()
     p.judges.prm = prm_tiny.get_config()
     p.judges.prm.offline.num_prompts = prompts
+    p.judges.prm.prm.epochs = 2 if scale == "quick" else 4
     p.judges.llm_judge = llm_judge_tiny.get_config()
-    p.judges.llm_judge.judge.steps = 150 if scale == "quick" else 600
+    if scale == "quick":  # a shorter fine-tune: its quality is measured in the judge report either way
+        p.judges.llm_judge.judge.steps, p.judges.llm_judge.batch_size = 80, 16
 
     p.offline = ml_collections.ConfigDict({name: offline_tiny.get_config(name) for name in OFFLINE})
     for c in p.offline.values():
@@ -81,6 +85,8 @@ def pipeline(scale: str) -> ml_collections.ConfigDict:
     p.preference.pairs = pns_pairs_tiny.get_config()
     p.preference.pairs.pns.num_prompts = prompts
     p.preference.dpo = ml_collections.ConfigDict({source: dpo_tiny.get_config() for source in NEGATIVES})
+    for c in p.preference.dpo.values():
+        c.dpo.epochs = 1 if scale == "quick" else 2
     for c in (p.judges.prm, p.judges.llm_judge, *p.offline.values(), p.preference.rm, *p.preference.dpo.values()):
         c.metrics.tensorboard = False
     return p

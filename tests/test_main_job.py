@@ -92,6 +92,8 @@ def test_report_has_every_method_its_judges_and_plots(job):
     assert {"oracle", "prm", "llm", "consensus", "or"} <= set(judged)
     assert judged["consensus"]["mined_tokens"] <= min(judged["prm"]["mined_tokens"], judged["llm"]["mined_tokens"])
     assert "| consensus |" in text and "| pns |" in text and "| rejection |" in text
+    for pair in config.quick.comparisons:  # each paper's method against its baseline
+        assert f"| {pair.replace('-', ' - ')} |" in text
     for name in ("pass1_vs_responses.png", "pass_at_k.png", "judges.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         image = matplotlib.image.imread(out / name)

@@ -113,6 +113,34 @@ def summary(runs: Sequence[MethodRun], ks: Sequence[int]) -> dict[str, dict[str,
     return rows
 
 
+def difference(runs: Sequence[MethodRun], baseline: Sequence[MethodRun], k: int) -> Interval:
+    """pass@k after training of `runs` minus `baseline`'s (the same seeds, the same held-out problems): mean with a
+    95% interval, paired over problems for one seed, t over the seeds' differences for several."""
+    if len(runs) != len(baseline):
+        raise ValueError(f"{runs[0].method} has {len(runs)} seeds, {baseline[0].method} {len(baseline)}")
+    ends = [
+        (per_problem(load(a.evaluations[-1].path)[0], k), per_problem(load(b.evaluations[-1].path)[0], k))
+        for a, b in zip(runs, baseline, strict=True)
+    ]
+    if len(ends) == 1:
+        return paired_bootstrap(ends[0][1], ends[0][0])  # after - before = method - baseline
+    return t_interval([float(a.mean() - b.mean()) for a, b in ends])
+
+
+def comparison_table(runs: Sequence[MethodRun], pairs: Sequence[tuple[str, str]], ks: Sequence[int]) -> str:
+    """Markdown table of each (method, baseline) pair's `difference` at every k in `ks`."""
+    grouped = by_method(runs)
+    head = ["method - baseline", *(f"pass@{k} [95% CI]" for k in ks)]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for method, base in pairs:
+        cells = []
+        for k in ks:
+            d = difference(grouped[method], grouped[base], k)
+            cells.append(f"{d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}]")
+        lines.append(f"| {method} - {base} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _mean(values: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.mean([v[k] for v in values])) for k in values[0]}
 
@@ -158,19 +186,34 @@ def plausibility_table(reports: Sequence[dict[str, Any]]) -> str:
     keys = ("pairs", "format_pass", "rm_negative", "rm_correct", "correct_steps_before_error", "length_negative")
     lines = ["| negatives | " + " | ".join(k.replace("_", " ") for k in keys) + " |", "|" + " --- |" * (len(keys) + 1)]
     for source in sources:
-        cells = [f"{np.mean([r[source][k] for r in reports]):.3f}" for k in keys]
+        cells = [
+            f"{np.mean([r[source][k] for r in reports]):.{0 if k == 'pairs' else 1 if k.startswith('length') else 3}f}"
+            for k in keys
+        ]
         lines.append(f"| {source} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+LINES = {"start": "-", "online": "-", "offline": "--", "preference": ":"}  # line style by family
+
+
+def colours(names: Sequence[str]) -> dict[str, Any]:
+    """One colour per method, the same in every plot: the start black, the others from a 20-colour map."""
+    plt = _pyplot()
+    others = [n for n in names if n != START]
+    return {START: "black", **{n: plt.get_cmap("tab20")(2 * i % 20 + (2 * i // 20)) for i, n in enumerate(others)}}
 
 
 def plot_learning(path: str, runs: Sequence[MethodRun]) -> None:
     """PNG: held-out pass@1 (mean over seeds) against responses sampled, one line per method."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for method, group in by_method(runs).items():
+    grouped = by_method(runs)
+    colour = colours(list(grouped))
+    for method, group in grouped.items():
         xs = [e.responses for e in group[0].evaluations]
         ys = [np.mean([scores(r.evaluations[i].path, (1,))["pass@1"] for r in group]) for i in range(len(xs))]
-        ax.plot(xs, ys, marker="o", linestyle="-" if group[0].family == "online" else "--", label=method)
+        ax.plot(xs, ys, marker="o", linestyle=LINES[group[0].family], color=colour[method], label=method)
     ax.set_xlabel("responses sampled")
     ax.set_ylabel("held-out pass@1")
     ax.grid(alpha=0.3)
@@ -182,8 +225,10 @@ def plot_pass_at_k(path: str, rows: dict[str, dict[str, Any]], ks: Sequence[int]
     """PNG: held-out pass@k after training against k (log scale), one line per method and the start."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    colour = colours(list(rows))
     for name, r in rows.items():
-        ax.plot(ks, [r[f"pass@{k}"] for k in ks], marker="o", linewidth=2.5 if name == START else 1.2, label=name)
+        style = {"linestyle": LINES[r["family"]], "color": colour[name], "linewidth": 2.5 if name == START else 1.2}
+        ax.plot(ks, [r[f"pass@{k}"] for k in ks], marker="o", label=name, **style)
     ax.set_xscale("log", base=2)
     ax.set_xticks(list(ks), [str(k) for k in ks])
     ax.set_xlabel("k")
@@ -214,12 +259,13 @@ def write(
     runs: Sequence[MethodRun],
     ks: Sequence[int],
     *,
+    comparisons: Sequence[tuple[str, str]] = (),
     judge_reports: Sequence[dict[str, Any]] = (),
     sections: Sequence[str] = (),
 ) -> str:
-    """Writes `report.md`, `results.json` and the PNG plots to `directory`; returns the markdown. `sections` are
-    extra markdown paragraphs appended after the figures. The files depend only on the inputs, so the same runs
-    give the same report."""
+    """Writes `report.md`, `results.json` and the PNG plots to `directory`; returns the markdown. `comparisons` are
+    (method, baseline) pairs whose paired differences get a table; `sections` are extra markdown paragraphs
+    appended after the figures. The files depend only on the inputs, so the same runs give the same report."""
     os.makedirs(directory, exist_ok=True)
     rows = summary(runs, ks)
     seeds = max(r["seeds"] for r in rows.values())
@@ -234,6 +280,15 @@ def write(
         "![held-out pass@1 against responses sampled](pass1_vs_responses.png)",
         "![held-out pass@k after training](pass_at_k.png)",
     ]
+    if comparisons:
+        parts += [
+            "## Each method against its baseline",
+            (
+                "After training, on the same held-out problems with the same sampling keys (positive: the method "
+                "is ahead). An interval that contains 0 is a difference within noise."
+            ),
+            comparison_table(runs, comparisons, (1, max(ks))),
+        ]
     plot_learning(os.path.join(directory, "pass1_vs_responses.png"), runs)
     plot_pass_at_k(os.path.join(directory, "pass_at_k.png"), rows, ks)
     if judge_reports:

@@ -109,7 +109,10 @@ def evaluate_start(config: ml_collections.ConfigDict) -> str:
     setting = TaskSetting(config)
     path = setting.heldout_path(0)
     if not os.path.isfile(path):
+        clock = time.perf_counter()
         setting.evaluate(load_policy(config, setting.mesh, setting.path), 0)
+        if parallel.is_main_process():
+            print(f"[main job] start evaluation finished in {time.perf_counter() - clock:.0f} s", flush=True)
     return path
 
 
@@ -190,7 +193,8 @@ def train(config: ml_collections.ConfigDict) -> str:
                 "generator's training and samples)."
             ),
         ]
-        text = report.write(root, runs, p.eval.ks, judge_reports=judge_reports, sections=notes)
+        pairs = [tuple(pair.split("-")) for pair in p.comparisons]
+        text = report.write(root, runs, p.eval.ks, comparisons=pairs, judge_reports=judge_reports, sections=notes)
         print(
             text + f"\nReport: {os.path.join(root, 'report.md')}. This invocation took "
             f"{(time.perf_counter() - clock) / 60:.1f} min.",

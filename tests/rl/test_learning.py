@@ -27,7 +27,10 @@ import pytest
 from tests.train.helpers import xla_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-METHODS = ["grpo", "drgrpo", "lens", "nsr", "psr", "wreinforce", "ngrpo", "rft"]
+# The main job's four online methods and NGRPO. Dr.GRPO, PSR and W-REINFORCE share GRPO's and NSR's machinery (their
+# losses differ in the advantage only, each checked against its test vector); their 50-rollout gains were measured
+# once (README: +0.063, +0.071, +0.055, each interval above zero) and left out here to keep CI inside its time.
+METHODS = ["grpo", "lens", "nsr", "ngrpo", "rft"]
 ROLLOUTS = 50
 MARGIN = 0.0  # the 95% paired-bootstrap lower bound of the held-out pass@1 gain must lie above this
 
