@@ -24,6 +24,10 @@ def get_config(arg=None):
     c.model.remat = "none"  # per-layer activation rematerialisation (jax.checkpoint) in the gradient: "none",
     # "dots" (keep the weight matmuls' outputs, recompute the rest) or "full" (keep each layer's input only, ~1/3 more
     # compute); real-scale runs (billions of parameters, 1-2k tokens) need "full" or "dots" to fit
+    c.model.attention = "chunked"  # attention scores: "chunked" (blocks of attention_chunk queries, each recomputed
+    # in the backward pass: a layer's gradient holds one block's scores), "dense" (all [B, H, T, S] at once) or
+    # "fused" (jax.nn.dot_product_attention: cuDNN flash attention on GPU, XLA's dense computation elsewhere)
+    c.model.attention_chunk = 512  # queries per block of "chunked" (rows up to this long attend densely)
 
     c.mesh = ml_collections.ConfigDict()  # device mesh axes; -1 takes the devices the others leave
     c.mesh.data = 1  # pure data parallelism (parameters replicated across it)

@@ -26,6 +26,10 @@ REMAT_POLICIES: dict[str, Any] = {
 }
 
 
+# How attention scores are computed (`ModelConfig.attention`, `layers.Attention.attend`).
+ATTENTION_IMPLS = ("dense", "chunked", "fused")
+
+
 class UnsupportedModelError(ValueError):
     """The checkpoint's architecture is not one nsa_jax implements."""
 
@@ -42,6 +46,8 @@ class ModelConfig:
     with them), where generation stops as at `eos_token_id`; they are not written back to `config.json`. `dtype` is the compute dtype, `param_dtype` the storage dtype of the weights; softmax and
     RMSNorm always run in float32. `remat` (a key of REMAT_POLICIES) trades recomputation for activation memory in
     the gradient of the cache-free forward; like the dtypes it is a compute choice, not part of `config.json`.
+    So are `attention` (a name of ATTENTION_IMPLS) and `attention_chunk`, how attention scores are computed
+    (`layers.Attention.attend`): by default in blocks of 512 queries, each recomputed in the backward pass.
     """
 
     model_type: str = "llama"
@@ -68,6 +74,8 @@ class ModelConfig:
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
     remat: str = "none"
+    attention: str = "chunked"
+    attention_chunk: int = 512
 
     def __post_init__(self):
         # Hashable forms of the values HF gives as dicts and lists (see the class docstring).
@@ -82,6 +90,8 @@ class ModelConfig:
             )
         if self.remat not in REMAT_POLICIES:
             raise ValueError(f"remat={self.remat!r} is not one of {', '.join(REMAT_POLICIES)}")
+        if self.attention not in ATTENTION_IMPLS:
+            raise ValueError(f"attention={self.attention!r} is not one of {', '.join(ATTENTION_IMPLS)}")
         if self.num_attention_heads % self.num_key_value_heads:
             raise ValueError(
                 f"num_attention_heads={self.num_attention_heads} is not a multiple of "

@@ -166,20 +166,60 @@ class Attention(nnx.Module):
             q, k = self.q_norm(q), self.k_norm(k)
         return apply_rope(q, positions, inv_freq), apply_rope(k, positions, inv_freq), v
 
-    def attend(self, q: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array) -> jax.Array:
-        """q [B, T, H, Dh] over keys k, v [B, S, KVH, Dh] where allowed [B, T, S]; returns [B, T, d]."""
+    def attend(
+        self, q: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array, impl: str = "dense", chunk: int = 0
+    ) -> jax.Array:
+        """q [B, T, H, Dh] over keys k, v [B, S, KVH, Dh] where allowed [B, T, S]; returns [B, T, d].
+
+        `impl` (`ModelConfig.attention`) is how the scores are computed; the three agree within float tolerance:
+        - "dense": the [B, H, T, S] float32 scores and probabilities at once;
+        - "chunked": queries in blocks of `chunk` (`ModelConfig.attention_chunk`), each block's scores recomputed
+          in the backward pass (`jax.checkpoint`), so a layer's gradient holds one block's [B, H, chunk, S]
+          instead of all T rows (memory-efficient attention, Rabe & Staats, arXiv 2112.05682); the same as "dense"
+          when T <= chunk or on a mesh with Explicit axes;
+        - "fused": `jax.nn.dot_product_attention`, which picks the backend's fused kernel where it has one (cuDNN
+          flash attention on GPU) and XLA's dense computation elsewhere.
+        """
         b, t, h, dh = q.shape
         kvh = k.shape[2]
+        wo = self.o_proj[...].reshape(h * dh, -1).astype(self.cfg.dtype)
+        if impl == "fused":
+            out = jax.nn.dot_product_attention(q, k, v, mask=allowed[:, None, :, :])
+            return dense(out.reshape(b, t, h * dh), wo)
         spec, k_spec = explicit_spec(q), explicit_spec(k)
         # Explicit mesh: the query groups follow the KV heads' sharding (replicated when the KV heads are too few to
         # split over the tensor axis).
         grouped = None if spec is None else PartitionSpec(*spec[:2], k_spec[2], None, None)
         qg = q.reshape(b, t, kvh, h // kvh, dh, out_sharding=grouped)
-        scores = jnp.einsum("btkgd,bskd->bkgts", qg, k, preferred_element_type=jnp.float32) / math.sqrt(dh)
-        scores = jnp.where(allowed[:, None, None, :, :], scores, _MASK_VALUE)
-        probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-        out = jnp.einsum("bkgts,bskd->btkgd", probs, v).reshape(b, t, h * dh)
-        return dense(out, self.o_proj[...].reshape(h * dh, -1).astype(self.cfg.dtype))
+        if impl == "chunked" and 0 < chunk < t and spec is None:
+            out = _chunked_attention(qg, k, v, allowed, chunk)
+        else:
+            out = _grouped_attention(qg, k, v, allowed)
+        return dense(out.reshape(b, t, h * dh), wo)
+
+
+def _grouped_attention(qg: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array) -> jax.Array:
+    """Softmax attention of grouped queries qg [B, T, KVH, G, Dh] over k, v [B, S, KVH, Dh] where allowed [B, T, S]
+    (float32 scores and softmax); returns [B, T, KVH, G, Dh]."""
+    scores = jnp.einsum("btkgd,bskd->bkgts", qg, k, preferred_element_type=jnp.float32) / math.sqrt(qg.shape[-1])
+    scores = jnp.where(allowed[:, None, None, :, :], scores, _MASK_VALUE)
+    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
+    return jnp.einsum("bkgts,bskd->btkgd", probs, v)
+
+
+def _chunked_attention(qg: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array, chunk: int) -> jax.Array:
+    """`_grouped_attention` one block of `chunk` queries at a time (the last block padded with masked queries),
+    each block rematerialised in the backward pass."""
+    b, t = qg.shape[:2]
+    n = -(-t // chunk)
+    pad = n * chunk - t
+    qg = jnp.pad(qg, ((0, 0), (0, pad)) + ((0, 0),) * 3)
+    allowed = jnp.pad(allowed, ((0, 0), (0, pad), (0, 0)))
+    blocks = jnp.moveaxis(qg.reshape(b, n, chunk, *qg.shape[2:]), 1, 0)  # [n, B, chunk, KVH, G, Dh]
+    masks = jnp.moveaxis(allowed.reshape(b, n, chunk, -1), 1, 0)  # [n, B, chunk, S]
+    block = jax.checkpoint(lambda xs: _grouped_attention(xs[0], k, v, xs[1]))
+    out = jax.lax.map(block, (blocks, masks))  # [n, B, chunk, KVH, G, Dh]
+    return jnp.moveaxis(out, 0, 1).reshape(b, n * chunk, *out.shape[3:])[:, :t]
 
 
 class MLP(nnx.Module):

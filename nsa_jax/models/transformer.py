@@ -10,6 +10,7 @@ training differentiates) in `nnx.remat`; decoding is never differentiated and ru
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -47,9 +48,10 @@ class DecoderLayer(nnx.Module):
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, "embed", cfg, rngs=rngs)
         self.mlp = MLP(cfg, rngs=rngs)
 
-    def __call__(self, x, positions, inv_freq, allowed, kv=None):
+    def __call__(self, x, positions, inv_freq, allowed, kv=None, attention=("dense", 0)):
         """One block. kv is None, or (k_cache, v_cache, layer, index): the stacked [L, B, S, KVH, Dh] buffers, this
-        block's row in them and the first slot to write. Returns (x, updated (k_cache, v_cache) or None)."""
+        block's row in them and the first slot to write; `attention` is (implementation, chunk), see
+        `Attention.attend`. Returns (x, updated (k_cache, v_cache) or None)."""
         q, k, v = self.self_attn.project_qkv(self.input_layernorm(x), positions, inv_freq)
         if kv is not None:
             k_cache, v_cache, layer, index = kv
@@ -57,14 +59,14 @@ class DecoderLayer(nnx.Module):
             k_cache = jax.lax.dynamic_update_slice(k_cache, k[None].astype(k_cache.dtype), (layer, 0, index, 0, 0))
             v_cache = jax.lax.dynamic_update_slice(v_cache, v[None].astype(v_cache.dtype), (layer, 0, index, 0, 0))
             k, v, kv = k_cache[layer], v_cache[layer], (k_cache, v_cache)
-        x = x + self.self_attn.attend(q, k, v, allowed)
+        x = x + self.self_attn.attend(q, k, v, allowed, *attention)
         x = x + self.mlp(self.post_attention_layernorm(x))
         return x, kv
 
 
-def _block(layer: DecoderLayer, x, positions, inv_freq, allowed) -> jax.Array:
+def _block(layer: DecoderLayer, x, positions, inv_freq, allowed, attention) -> jax.Array:
     """One cache-free layer as a function of the module, the unit `nnx.remat` recomputes in the backward pass."""
-    return layer(x, positions, inv_freq, allowed)[0]
+    return layer(x, positions, inv_freq, allowed, attention=attention)[0]
 
 
 class Transformer(nnx.Module):
@@ -141,10 +143,13 @@ class Transformer(nnx.Module):
         inv_freq = rope_inv_freq(cfg)
         t = input_ids.shape[1]
         key_ok = attention_mask.astype(bool)
+        attention = (cfg.attention, cfg.attention_chunk)
         if cache is None:
             causal = jnp.tril(jnp.ones((t, t), bool))
             allowed = causal[None] & key_ok[:, None, :]  # [B, T, T]
-            block = _block if cfg.remat == "none" else nnx.remat(_block, policy=REMAT_POLICIES[cfg.remat])
+            block = functools.partial(_block, attention=attention)
+            if cfg.remat != "none":
+                block = nnx.remat(block, policy=REMAT_POLICIES[cfg.remat])
             for layer in self.layers:
                 x = block(layer, x, positions, inv_freq, allowed)
             return self.norm(x), None
@@ -156,7 +161,7 @@ class Transformer(nnx.Module):
         allowed = (slot[None, :] <= query_slot[:, None])[None] & valid[:, None, :]  # [B, T, S]
         k_cache, v_cache = cache.k, cache.v
         for i, layer in enumerate(self.layers):
-            x, (k_cache, v_cache) = layer(x, positions, inv_freq, allowed, (k_cache, v_cache, i, index))
+            x, (k_cache, v_cache) = layer(x, positions, inv_freq, allowed, (k_cache, v_cache, i, index), attention)
         cache = KVCache(k=k_cache, v=v_cache, valid=valid, index=index + t)
         return self.norm(x), cache
 

@@ -51,7 +51,14 @@ def shrunk(method: str, start: str, workdir: str):
     return c
 
 
-@pytest.mark.parametrize("method", METHODS)
+# The main job's four online methods run end to end in tests/test_main_job.py, through the same trainer; here they
+# are in the slow set, and the default suite keeps the other four.
+IN_MAIN_JOB = {"grpo", "lens", "nsr", "rft"}
+
+
+@pytest.mark.parametrize(
+    "method", [pytest.param(m, marks=pytest.mark.slow) if m in IN_MAIN_JOB else m for m in METHODS]
+)
 def test_tiny_config_runs_end_to_end(method, start_dir, tmp_path):
     config = shrunk(method, start_dir, str(tmp_path))
     train.get_trainer(config.trainer)(config)

@@ -51,14 +51,16 @@ def model_dir(config: ml_collections.ConfigDict) -> str:
 
 def load_policy(config: ml_collections.ConfigDict, mesh: Mesh, path: str) -> nnx.Module:
     """The model at `path` with each parameter placed directly in its sharding (logical axes -> mesh table), and
-    `model.remat` as its activation rematerialisation."""
+    `model.remat` as its activation rematerialisation and `model.attention` / `model.attention_chunk` as its
+    attention."""
 
     dtype = dtype_of(config.model.dtype)
     model = models.from_pretrained(
         path, dtype=dtype, param_dtype=dtype_of(config.model.param_dtype), shardings=param_placement(mesh)
     )
-    # Like the dtypes, remat is a compute choice that the checkpoint's config.json does not hold.
-    model.config = model.config.replace(remat=config.model.remat)
+    # Like the dtypes, remat and attention are compute choices that the checkpoint's config.json does not hold.
+    m = config.model
+    model.config = model.config.replace(remat=m.remat, attention=m.attention, attention_chunk=m.attention_chunk)
     replicated = parallel.replicated_against_rules(model, mesh)
     if replicated and parallel.is_main_process():
         logging.warning(
