@@ -14,10 +14,12 @@
 # Worked example: 7B policy (Qwen2.5-7B, 7.6e9 parameters) on one 8xH100 node (80 GB each).
 #   mesh: data=1, fsdp=8, tensor=1 (--config.mesh.fsdp=-1): weights and AdamW moments split 8 ways.
 #   state (float32 params + grads + mu + nu = 16 bytes/param): 122 GB -> 15.3 GB per GPU.
-#   activations (bfloat16, no rematerialisation; float32 attention scores dominate): ~33 GB per 2048-token
-#         sequence on a GPU (derivation in launch/tpu_pod.sh).
+#   activations (bfloat16, no rematerialisation): ~7 GB per 2048-token sequence with the default blocked
+#         attention, ~33 GB with model.attention="dense" (float32 scores dominate; derivation in
+#         launch/tpu_pod.sh). model.attention="fused" uses cuDNN's flash attention (not yet measured here).
 #   batch: batch_size=256 x 2048 tokens, micro_batch_size=8 (1 sequence per GPU): 32 accumulation steps;
-#         ~15.3 + 33 + ~3 = ~51 GB of 80 GB per GPU (2 sequences per GPU would not fit without remat).
+#         ~15.3 + 7 + ~3 = ~25 GB of 80 GB per GPU (dense attention: ~51 GB); micro_batch_size=32 (4 per GPU,
+#         ~46 GB) needs 8 accumulation steps.
 #   Two nodes (16 GPUs): --nodes=2, same config; mesh fsdp=16 (state 7.6 GB/GPU), or data=2, fsdp=8 to keep the
 #         weight all-gathers inside a node's NVLink.
 # ---------------------------------------------------------------------------------------------------------------

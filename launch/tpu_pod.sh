@@ -18,13 +18,16 @@
 #   mesh: data=1, fsdp=16, tensor=1 (--config.mesh.fsdp=-1 fills it): every weight matrix and both AdamW moments
 #         split 16 ways over the "embed" axis; batches split 16 ways.
 #   state (float32 params + grads + AdamW mu, nu = 16 bytes/param): 7.6e9 x 16 B = 122 GB -> 7.6 GB per chip.
-#   activations (bfloat16 compute, no rematerialisation): the float32 attention scores and probabilities,
-#         2 x 28 heads x 2048 keys x 4 B = 0.46 MB per token per layer, dominate; with the ~0.12 MB of other
-#         bfloat16 activations that is ~16 MB per token over 28 layers -> ~33 GB per 2048-token sequence.
+#   activations (bfloat16 compute, no rematerialisation): with dense attention (model.attention="dense") the
+#         float32 attention scores and probabilities, 2 x 28 heads x 2048 keys x 4 B = 0.46 MB per token per
+#         layer, dominate; with the ~0.12 MB of other bfloat16 activations that is ~16 MB per token over 28 layers
+#         -> ~33 GB per 2048-token sequence. The default blocked attention (model.attention="chunked", blocks of
+#         512 queries recomputed in the backward pass) keeps none of them: ~7 GB per sequence (measured on XLA:CPU
+#         in float32, 49.8 -> 14.0 GiB for the 28-layer stack: benchmarks/attention_memory.py).
 #   logits: losses.token_logprobs keeps 1024 rows x 152k float32 = 0.6 GB at a time (never [B, T, V]).
 #   batch: batch_size=256 sequences x 2048 tokens (0.5M tokens/step), micro_batch_size=16 (1 sequence per chip):
-#         16 accumulation steps; ~7.6 + 33 + ~3 (temporaries) = ~44 GB of 95 GB per chip. micro_batch_size=32
-#         (2 per chip, ~77 GB) halves the number of accumulation steps.
+#         16 accumulation steps; ~7.6 + 7 + ~3 (temporaries) = ~18 GB of 95 GB per chip (dense attention: ~44
+#         GB). micro_batch_size=64 (4 per chip, ~46 GB) needs 4 accumulation steps.
 # ---------------------------------------------------------------------------------------------------------------
 set -euo pipefail
 : "${TPU:?set TPU to the slice name}" "${ZONE:?set ZONE}"
