@@ -3,8 +3,8 @@
 At LLM vocabulary sizes the float32 logits dominate training memory (``B*T = 16384`` rows times ``V = 151936`` is
 about 10 GB). Only ``chunk_size * V``-sized tiles of logits ever exist:
 
-- forward: the flattened ``B*T`` rows are cut into chunks of ``chunk_size`` and mapped over (``lax.map``); each
-  chunk keeps only its log-sum-exp and target logit;
+- forward: the positions are cut into chunks of about ``chunk_size`` rows of logits (every batch row's next few
+  positions) and mapped over (``lax.map``); each chunk keeps only its log-sum-exp and target logit;
 - backward (a ``custom_vjp`` that recomputes the logits instead of storing them): the vocabulary is cut into
   slices holding the same number of logits, and each slice writes its own columns of the unembedding gradient
   exactly once. Slicing the vocabulary rather than the rows means the ``[d, V]`` gradient is never accumulated
@@ -19,21 +19,28 @@ from jax.sharding import AxisType
 from jax.sharding import PartitionSpec as P
 
 
-def _row_chunks(rows: jax.Array, ids: jax.Array, unembed: jax.Array, temperature: jax.Array, chunk_size: int):
-    """Log-sum-exp and target logit of every row, ``chunk_size`` rows at a time: ``([N], [N])`` float32."""
-    n, d = rows.shape
-    pad = (-n) % chunk_size
-    chunks = jnp.pad(rows, ((0, pad), (0, 0))).reshape(-1, chunk_size, d)  # [C, chunk, d]
-    chunk_ids = jnp.pad(ids, (0, pad)).reshape(-1, chunk_size)  # [C, chunk]
+def _row_chunks(hidden: jax.Array, ids: jax.Array, unembed: jax.Array, temperature: jax.Array, chunk_size: int):
+    """Log-sum-exp and target logit of every token, ``([B, T], [B, T])`` float32, a chunk of ``c`` tokens of every
+    row at a time (``c = chunk_size // B``, at least 1, so a chunk holds about ``chunk_size`` rows of logits).
+
+    The loop runs over positions, never over the batch: a batch sharded over devices stays sharded inside every
+    chunk, so each device computes only its own rows' logits (flattening ``B*T`` and looping over chunks of it
+    would put the loop on the sharded axis and make XLA gather every row onto every device)."""
+    b, t, d = hidden.shape
+    c = max(1, min(t, chunk_size // b))
+    pad = (-t) % c
+    chunks = jnp.moveaxis(jnp.pad(hidden, ((0, 0), (0, pad), (0, 0))).reshape(b, -1, c, d), 1, 0)  # [C, B, c, d]
+    chunk_ids = jnp.moveaxis(jnp.pad(ids, ((0, 0), (0, pad))).reshape(b, -1, c), 1, 0)  # [C, B, c]
 
     def one_chunk(chunk: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
         h, y = chunk
-        logits = jnp.dot(h, unembed, preferred_element_type=jnp.float32) / temperature  # [chunk, V]
-        picked = jnp.take_along_axis(logits, y[:, None], axis=-1)[:, 0]
+        logits = jnp.einsum("bcd,dv->bcv", h, unembed, preferred_element_type=jnp.float32) / temperature
+        picked = jnp.take_along_axis(logits, y[..., None], axis=-1)[..., 0]
         return jax.nn.logsumexp(logits, axis=-1), picked
 
-    lse, picked = jax.lax.map(one_chunk, (chunks, chunk_ids))
-    return lse.reshape(-1)[:n], picked.reshape(-1)[:n]
+    lse, picked = jax.lax.map(one_chunk, (chunks, chunk_ids))  # [C, B, c] each
+    unchunk = lambda x: jnp.moveaxis(x, 0, 1).reshape(b, -1)[:, :t]
+    return unchunk(lse), unchunk(picked)
 
 
 def _column_slice(x: jax.Array, start: jax.Array, width: int) -> jax.Array:
@@ -47,19 +54,23 @@ def _column_slice(x: jax.Array, start: jax.Array, width: int) -> jax.Array:
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(4,))
-def _chunked_logprobs(rows, unembed, ids, temperature, chunk_size):
-    lse, picked = _row_chunks(rows, ids, unembed, temperature, chunk_size)
+def _chunked_logprobs(hidden, unembed, ids, temperature, chunk_size):
+    lse, picked = _row_chunks(hidden, ids, unembed, temperature, chunk_size)
     return picked - lse
 
 
-def _chunked_logprobs_fwd(rows, unembed, ids, temperature, chunk_size):
-    lse, picked = _row_chunks(rows, ids, unembed, temperature, chunk_size)
-    return picked - lse, (rows, unembed, ids, temperature, lse)
+def _chunked_logprobs_fwd(hidden, unembed, ids, temperature, chunk_size):
+    lse, picked = _row_chunks(hidden, ids, unembed, temperature, chunk_size)
+    return picked - lse, (hidden, unembed, ids, temperature, lse)
 
 
 def _chunked_logprobs_bwd(chunk_size, residuals, g):
-    """``d logp_i / d logits_iv = (onehot_iv - softmax_iv) / temperature``, one vocabulary slice at a time."""
-    rows, unembed, ids, temperature, lse = residuals
+    """``d logp_i / d logits_iv = (onehot_iv - softmax_iv) / temperature``, one vocabulary slice at a time, over
+    every token at once (the rows stay where they are: each vocabulary slice's unembedding gradient is a sum over
+    the rows, the data-parallel all-reduce)."""
+    hidden, unembed, ids, temperature, lse = residuals
+    shape = hidden.shape
+    rows, ids, lse, g = hidden.reshape(-1, shape[-1]), ids.reshape(-1), lse.reshape(-1), g.reshape(-1)
     n, d = rows.shape
     vocab = unembed.shape[1]
     # A slice holds as many logits as a forward chunk; the last slice is shifted left to end at V (so no padded
@@ -85,7 +96,7 @@ def _chunked_logprobs_bwd(chunk_size, residuals, g):
 
     init = (jnp.zeros((n, d), jnp.float32), jnp.zeros_like(unembed))
     d_rows, d_unembed = jax.lax.fori_loop(0, n_slices, one_slice, init)
-    return d_rows.astype(rows.dtype), d_unembed, None, jnp.zeros_like(temperature)
+    return d_rows.astype(rows.dtype).reshape(shape), d_unembed, None, jnp.zeros_like(temperature)
 
 
 _chunked_logprobs.defvjp(_chunked_logprobs_fwd, _chunked_logprobs_bwd)
@@ -110,8 +121,10 @@ def token_logprobs(
       hidden: ``[B, T, d]`` final hidden states (after the final norm), any float dtype.
       unembed: ``[d, V]`` unembedding (the transposed embedding when tied).
       targets: ``[B, T]`` int token ids whose log-prob is wanted (the next tokens).
-      chunk_size: rows of the flattened ``B*T`` per forward chunk (required; need not divide ``B*T``: the last chunk
-        is padded); the backward pass uses vocabulary slices with the same number of logits. At ``V ~ 150k`` and
+      chunk_size: rows of logits per forward chunk (required): ``chunk_size // B`` positions of every row at a time
+        (at least one, so a batch of more than ``chunk_size`` rows has ``B`` rows a chunk; need not divide ``T``:
+        the last chunk is padded); the backward pass uses vocabulary slices with the same number of logits.
+        Chunks run over positions, so a batch sharded over devices is scored where it lies (data parallel). At ``V ~ 150k`` and
         ``B*T = 16k``, 256 or 512 keep the compiled temporary memory of value and gradient under 1/8 of the float32
         logits (``benchmarks/token_logprobs_memory.py``).
       temperature: logits are divided by it before the softmax (default 1.0), to score samples drawn at that
@@ -136,7 +149,5 @@ def token_logprobs(
 def _flat_logprobs(
     hidden: jax.Array, unembed: jax.Array, targets: jax.Array, temperature: jax.Array, chunk_size: int
 ) -> jax.Array:
-    """token_logprobs on one device's arrays: hidden [B, T, d], targets [B, T] -> [B, T]."""
-    b, t, d = hidden.shape
-    out = _chunked_logprobs(hidden.reshape(b * t, d), unembed, targets.reshape(b * t), temperature, chunk_size)
-    return out.reshape(b, t)
+    """token_logprobs of hidden [B, T, d], targets [B, T] -> [B, T]."""
+    return _chunked_logprobs(hidden, unembed, targets, temperature, chunk_size)
