@@ -4,7 +4,7 @@ online GRPO, LENS, NSR and RFT; offline on one stored set BCPG, BCPG-NSA (the PR
 GRPO-offline and TOPR; DPO with PNS negatives and with rejection-sampled negatives. Writes
 `<workdir>/<scale>/report.md` (table, judge report, plausibility report, PNG plots) and prints the table.
 
-python -m nsa_jax.main --config=configs/demo.py                     (scale "quick": one seed, about 15 minutes)
+python -m nsa_jax.main --config=configs/demo.py                     (scale "quick": one seed, 13.5 min on 2 idle cores)
 python -m nsa_jax.main --config=configs/demo.py --config.scale=full  (3 seeds, longer runs, 95% intervals)
 
 `config.quick` and `config.full` are the two pipelines; any run's knob is a flag, e.g.
