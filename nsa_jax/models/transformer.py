@@ -10,7 +10,6 @@ training differentiates) in `nnx.remat`; decoding is never differentiated and ru
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -64,9 +63,15 @@ class DecoderLayer(nnx.Module):
         return x, kv
 
 
-def _block(layer: DecoderLayer, x, positions, inv_freq, allowed, attention) -> jax.Array:
-    """One cache-free layer as a function of the module, the unit `nnx.remat` recomputes in the backward pass."""
-    return layer(x, positions, inv_freq, allowed, attention=attention)[0]
+def _block_fn(attention: tuple[str, int]):
+    """One cache-free layer as a function of the module, `(layer, x, positions, inv_freq, allowed) -> x`, with the
+    attention implementation bound: the unit `nnx.remat` recomputes in the backward pass (its arguments must all be
+    positional)."""
+
+    def block(layer: DecoderLayer, x, positions, inv_freq, allowed) -> jax.Array:
+        return layer(x, positions, inv_freq, allowed, attention=attention)[0]
+
+    return block
 
 
 class Transformer(nnx.Module):
@@ -147,7 +152,7 @@ class Transformer(nnx.Module):
         if cache is None:
             causal = jnp.tril(jnp.ones((t, t), bool))
             allowed = causal[None] & key_ok[:, None, :]  # [B, T, T]
-            block = functools.partial(_block, attention=attention)
+            block = _block_fn(attention)
             if cfg.remat != "none":
                 block = nnx.remat(block, policy=REMAT_POLICIES[cfg.remat])
             for layer in self.layers:

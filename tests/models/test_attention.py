@@ -28,9 +28,9 @@ def _inputs(batch=3, length=37, seed=0):
     return ids, jnp.asarray(mask)
 
 
-def _model(impl: str, chunk: int):
+def _model(impl: str, chunk: int, remat: str = "none"):
     model = models.init_model(CFG, seed=1)
-    model.config = dataclasses.replace(model.config, attention=impl, attention_chunk=chunk)
+    model.config = dataclasses.replace(model.config, attention=impl, attention_chunk=chunk, remat=remat)
     return model
 
 
@@ -52,10 +52,13 @@ def reference():
     return ids, mask, _loss_and_grad(_model("dense", 0), ids, mask)
 
 
-@pytest.mark.parametrize(("impl", "chunk"), [("chunked", 16), ("fused", 0)])  # 37 queries: 3 blocks, the last padded
-def test_attention_implementations_agree_with_dense(impl, chunk, reference):
+# 37 queries: 3 blocks of 16, the last padded; blocks inside rematerialised layers too.
+@pytest.mark.parametrize(
+    ("impl", "chunk", "remat"), [("chunked", 16, "none"), ("chunked", 16, "full"), ("fused", 0, "none")]
+)
+def test_attention_implementations_agree_with_dense(impl, chunk, remat, reference):
     ids, mask, (value, hidden, grads) = reference
-    other_value, other_hidden, other_grads = _loss_and_grad(_model(impl, chunk), ids, mask)
+    other_value, other_hidden, other_grads = _loss_and_grad(_model(impl, chunk, remat), ids, mask)
     valid = np.asarray(mask) > 0
     assert np.isfinite(np.asarray(other_hidden)).all()
     np.testing.assert_allclose(np.asarray(other_hidden)[valid], np.asarray(hidden)[valid], rtol=2e-5, atol=2e-5)
