@@ -69,16 +69,19 @@ def scores(path: str, ks: Sequence[int]) -> dict[str, float]:
     return out
 
 
+def paired(pairs: Sequence[tuple[str, str]], k: int) -> Interval:
+    """pass@k of the second evaluation of each (before, after) pair of files minus the first's, one pair per seed,
+    on the same problems: the mean with a 95% interval, a paired bootstrap over problems for one seed, a t interval
+    over the seeds' differences for several."""
+    values = [(per_problem(load(a)[0], k), per_problem(load(b)[0], k)) for a, b in pairs]
+    if len(values) == 1:
+        return paired_bootstrap(*values[0])
+    return t_interval([float(after.mean() - before.mean()) for before, after in values])
+
+
 def gain(runs: Sequence[MethodRun]) -> Interval:
-    """pass@1 of the last evaluation minus the first's: mean over seeds with a 95% interval (paired bootstrap over
-    problems for one seed, t over the seeds' gains for several)."""
-    if len(runs) == 1:
-        first, last = runs[0].evaluations[0].path, runs[0].evaluations[-1].path
-        return paired_bootstrap(per_problem(load(first)[0], 1), per_problem(load(last)[0], 1))
-    gains = [
-        scores(r.evaluations[-1].path, (1,))["pass@1"] - scores(r.evaluations[0].path, (1,))["pass@1"] for r in runs
-    ]
-    return t_interval(gains)
+    """pass@1 of each run's last evaluation over its first (the start's), with `paired`'s interval."""
+    return paired([(r.evaluations[0].path, r.evaluations[-1].path) for r in runs], 1)
 
 
 def by_method(runs: Sequence[MethodRun]) -> dict[str, list[MethodRun]]:
@@ -114,17 +117,12 @@ def summary(runs: Sequence[MethodRun], ks: Sequence[int]) -> dict[str, dict[str,
 
 
 def difference(runs: Sequence[MethodRun], baseline: Sequence[MethodRun], k: int) -> Interval:
-    """pass@k after training of `runs` minus `baseline`'s (the same seeds, the same held-out problems): mean with a
-    95% interval, paired over problems for one seed, t over the seeds' differences for several."""
+    """pass@k after training of `runs` minus `baseline`'s (the same seeds, the same held-out problems), with
+    `paired`'s interval."""
     if len(runs) != len(baseline):
         raise ValueError(f"{runs[0].method} has {len(runs)} seeds, {baseline[0].method} {len(baseline)}")
-    ends = [
-        (per_problem(load(a.evaluations[-1].path)[0], k), per_problem(load(b.evaluations[-1].path)[0], k))
-        for a, b in zip(runs, baseline, strict=True)
-    ]
-    if len(ends) == 1:
-        return paired_bootstrap(ends[0][1], ends[0][0])  # after - before = method - baseline
-    return t_interval([float(a.mean() - b.mean()) for a, b in ends])
+    ends = [(b.evaluations[-1].path, a.evaluations[-1].path) for a, b in zip(runs, baseline, strict=True)]
+    return paired(ends, k)
 
 
 def comparison_table(runs: Sequence[MethodRun], pairs: Sequence[tuple[str, str]], ks: Sequence[int]) -> str:
