@@ -65,3 +65,14 @@ def test_paired_gains_of_two_saved_evaluations(tmp_path):
     heldout.save_correct(str(tmp_path / "c.npz"), after[:30], levels[:30])
     with pytest.raises(ValueError, match="different evaluations"):
         heldout.paired_gains(str(tmp_path / "a.npz"), str(tmp_path / "c.npz"), ks=(1,))
+
+
+def test_a_saved_evaluation_is_read_back_only_for_its_own_fingerprint(tmp_path):
+    """`eval.start_from` reads a start evaluation instead of sampling it again, only if it is the same evaluation."""
+    correct, levels = np.random.default_rng(0).random((6, 4)) < 0.5, [1, 1, 1, 2, 2, 2]
+    heldout.save_correct(str(tmp_path / "s.npz"), correct, levels, "abc")
+    got, got_levels = heldout.load_correct(str(tmp_path / "s.npz"), "abc")
+    np.testing.assert_array_equal(got, correct)
+    np.testing.assert_array_equal(got_levels, levels)
+    with pytest.raises(ValueError, match="another held-out evaluation"):
+        heldout.load_correct(str(tmp_path / "s.npz"), "abd")
