@@ -56,15 +56,16 @@ def pipeline(scale: str) -> ml_collections.ConfigDict:
     for c in p.online.values():
         c.rl.num_rollouts = rollouts
         c.rl.train_difficulties = (1,)  # the level SFT taught; level 2 stays out of reach at this budget
-        c.eval.every = rollouts // 4 if scale == "full" else rollouts  # quick: before and after only
+        c.eval.every = rollouts // 2 if scale == "full" else rollouts  # quick: before and after only
 
     p.judges = ml_collections.ConfigDict()
     p.judges.prm = prm_tiny.get_config()
     p.judges.prm.offline.num_prompts = prompts
     p.judges.prm.prm.epochs = 2 if scale == "quick" else 4
     p.judges.llm_judge = llm_judge_tiny.get_config()
-    if scale == "quick":  # a shorter fine-tune: its quality is measured in the judge report either way
-        p.judges.llm_judge.judge.steps, p.judges.llm_judge.batch_size = 80, 16
+    # Shorter fine-tunes than llm_judge_tiny.py's 600 steps: the judge's quality is measured in the judge report
+    # either way (80 steps at batch 16: precision / recall 0.62 / 0.98 on the stored set's wrong responses).
+    p.judges.llm_judge.judge.steps, p.judges.llm_judge.batch_size = (80, 16) if scale == "quick" else (300, 32)
 
     p.offline = ml_collections.ConfigDict({name: offline_tiny.get_config(name) for name in OFFLINE})
     for c in p.offline.values():
