@@ -28,7 +28,7 @@ from configs import (
 
 ONLINE = ("grpo", "lens", "nsr", "rft")
 OFFLINE = ("bcpg", "bcpg_nsa", "grpo_offline", "topr")
-NEGATIVES = ("pns", "rejection")  # DPO's pair files from the pns_pairs run
+NEGATIVES = ("pns", "rejection", "random")  # DPO's pair files from the pns_pairs run (quick: the first two)
 
 
 def pipeline(scale: str) -> ml_collections.ConfigDict:
@@ -40,6 +40,8 @@ def pipeline(scale: str) -> ml_collections.ConfigDict:
     p.seeds = seeds
     # Each paper's method against the baseline it claims to beat, paired in the report ("method-baseline").
     p.comparisons = ("lens-grpo", "nsr-grpo", "bcpg_nsa-bcpg", "dpo_pns-dpo_rejection")
+    if scale == "full":
+        p.comparisons += ("bcpg-grpo_offline", "dpo_pns-dpo_random")
     p.sft = sft_tiny.get_config()
     p.sft.eval.enabled = False
     p.sft.metrics.tensorboard = False
@@ -85,7 +87,8 @@ def pipeline(scale: str) -> ml_collections.ConfigDict:
     p.preference.generator.eval.enabled = scale == "full"
     p.preference.pairs = pns_pairs_tiny.get_config()
     p.preference.pairs.pns.num_prompts = prompts
-    p.preference.dpo = ml_collections.ConfigDict({source: dpo_tiny.get_config() for source in NEGATIVES})
+    negatives = NEGATIVES[:2] if scale == "quick" else NEGATIVES  # full: random negatives too (another prompt's)
+    p.preference.dpo = ml_collections.ConfigDict({source: dpo_tiny.get_config() for source in negatives})
     for c in p.preference.dpo.values():
         c.dpo.epochs = 1 if scale == "quick" else 2
     for c in (p.judges.prm, p.judges.llm_judge, *p.offline.values(), p.preference.rm, *p.preference.dpo.values()):

@@ -11,7 +11,8 @@ one start, and a report with plots.
      `judge_report.json`), GRPO-offline, TOPR;
    - PNS: the reward model (on the judges' set), the negative generator (reverse RL on the composite reward), the
      pairs of each source of negatives with their plausibility report, and DPO from the start on each pair file of
-     `preference.dpo` (PNS negatives, rejection-sampled negatives);
+     `preference.dpo` (PNS negatives, rejection-sampled negatives; at full scale also random ones, another
+     prompt's wrong answer);
 3. `report.md` (with `results.json` and PNG plots, `nsa_jax.eval.report`), printed at the end.
 
 Every run is an ordinary config of its trainer, so any knob can be set from the command line
