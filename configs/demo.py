@@ -70,6 +70,8 @@ def pipeline(scale: str) -> ml_collections.ConfigDict:
     p.judges.llm_judge.judge.steps, p.judges.llm_judge.batch_size = (80, 16) if scale == "quick" else (300, 32)
 
     p.offline = ml_collections.ConfigDict({name: offline_tiny.get_config(name) for name in OFFLINE})
+    if scale == "full":  # and RFT on the stored set's correct responses, the weakest of the BCPG-NSA paper's table
+        p.offline.rft_offline = offline_tiny.get_config("rft")
     for c in p.offline.values():
         c.offline.num_prompts = prompts
         c.eval.every = 0  # before and after training
