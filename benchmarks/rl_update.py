@@ -84,8 +84,8 @@ def seconds_per_update(args: argparse.Namespace, full_width: bool) -> float:
     return elapsed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_rollout_args(parser: argparse.ArgumentParser, repeats: int) -> None:
+    """The method and the synthetic rollout's shape (defaults: the miniature's level-1 rollout), and the repeats."""
     parser.add_argument("--method", default="grpo", choices=sorted(METHODS))
     parser.add_argument("--prompts", type=int, default=32)
     parser.add_argument("--group", type=int, default=8)
@@ -95,7 +95,12 @@ def main() -> None:
     parser.add_argument("--prompt-max", type=int, default=43)
     parser.add_argument("--response-min", type=int, default=20)
     parser.add_argument("--response-max", type=int, default=40)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=repeats)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_rollout_args(parser, repeats=5)
     args = parser.parse_args()
     print(f"{args.method}, {args.prompts} x {args.group} rows, budget {args.prompt_budget} + {args.new_budget}:")
     full = seconds_per_update(args, full_width=True)

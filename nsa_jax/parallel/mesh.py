@@ -113,8 +113,13 @@ def shard_model(model: nnx.Module, mesh: Mesh, rules=LOGICAL_RULES) -> nnx.Modul
     return model
 
 
+def batch_axes(mesh) -> tuple[str, ...]:
+    """The data-parallel axes of `mesh` (a Mesh or an AbstractMesh) that split a batch: those of size > 1."""
+    return tuple(a for a in BATCH_AXES if a in mesh.shape and mesh.shape[a] > 1)
+
+
 def batch_sharding(mesh: Mesh, ndim: int = 2) -> NamedSharding:
     """Sharding for a [B, ...] batch: B over the data-parallel axes present in the mesh, the rest replicated."""
-    axes = tuple(a for a in BATCH_AXES if a in mesh.shape and mesh.shape[a] > 1)
+    axes = batch_axes(mesh)
     first = axes if len(axes) > 1 else (axes[0] if axes else None)
     return NamedSharding(mesh, PartitionSpec(first, *([None] * (ndim - 1))))

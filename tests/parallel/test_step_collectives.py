@@ -1,0 +1,91 @@
+"""The train step and the scoring pass are data parallel on the trainers' mesh (`parallel.make_mesh()`: Auto axes,
+parameters FSDP over "fsdp", the batch over the data-parallel axes): every all-gather and all-reduce in the compiled
+programs is weight-sized (FSDP's gathers of the parameters, the gradients' sums), none is activation-sized.
+
+Without the layers' batch constraints (`models.layers.batch_split`), XLA splits each projection over its contraction
+and all-gathers the [B*T, d] activations and all-reduces the [B*T, mlp] products instead (a 24576 x 768 all-reduce
+per layer on the miniature's RL update of a 256-wide model; `benchmarks/train_step_data_parallel.py`)."""
+
+import functools
+import re
+
+import jax
+import numpy as np
+
+from nsa_jax import models, parallel
+from nsa_jax.models import layers
+from nsa_jax.train import init_state, jit_train_step, make_train_step, split_model, state_shardings
+from nsa_jax.train.core import make_optimizer
+from nsa_jax.train.core.scoring import make_scorer
+from nsa_jax.train.sft import nll_loss
+from tests.train.helpers import optimizer_config
+
+# Activations of a batch (64 x 64 tokens: [4096, 768] in the MLP) far larger than any weight (512 x 256).
+WIDE = models.ModelConfig(
+    vocab_size=512,
+    hidden_size=256,
+    intermediate_size=768,
+    num_hidden_layers=1,
+    num_attention_heads=8,
+    num_key_value_heads=4,
+    head_dim=32,
+)
+
+
+def _operand_sizes(text: str, op: str) -> list[int]:
+    """Elements of each `op`'s result in compiled HLO text (a tuple of combined operands: its largest part)."""
+    sizes = []
+    for shape in re.findall(rf"= (\([^)]*\)|\S+) {op}(?:-start)?\(", text):
+        parts = re.findall(r"\w+\[([\d,]*)\]", shape)
+        sizes.append(max(int(np.prod([int(d) for d in dims.split(",") if d] or [1])) for dims in parts))
+    return sizes
+
+
+def _programs() -> tuple[str, str, int]:
+    """(train step HLO, scoring HLO, the largest parameter's elements) on the 8-device mesh."""
+    mesh = parallel.make_mesh()
+    model = parallel.shard_model(models.init_model(WIDE, seed=0), mesh)
+    tx = make_optimizer(optimizer_config(), total_steps=10)
+    graphdef, params = split_model(model)
+    shardings = state_shardings(model, tx, mesh)
+    rng = np.random.default_rng(0)
+    host = {
+        "input_ids": rng.integers(1, WIDE.vocab_size, (64, 64)).astype(np.int32),
+        "attention_mask": np.ones((64, 64), np.int32),
+        "loss_mask": np.ones((64, 64), np.float32),
+    }
+    batch_shardings = {k: parallel.batch_sharding(mesh, 2) for k in host}
+    batch = {k: jax.device_put(v, batch_shardings[k]) for k, v in host.items()}
+    loss = functools.partial(nll_loss, chunk_size=256)
+    step = jit_train_step(make_train_step(graphdef, loss, tx), shardings, batch_shardings)
+    state = jax.jit(functools.partial(init_state, tx=tx, seed=0), out_shardings=shardings)(params)
+    step_text = step.lower(state, batch).compile().as_text()
+    score = make_scorer.__wrapped__(graphdef, chunk_size=256)  # uncached: a trace of its own
+    score_text = score.lower(state.params, batch).compile().as_text()
+    largest = max(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
+    return step_text, score_text, largest
+
+
+def test_train_step_and_scoring_move_weights_not_activations():
+    assert int(np.prod([parallel.make_mesh().shape[a] for a in parallel.BATCH_AXES])) == 8
+    step_text, score_text, largest = _programs()
+    gathered = _operand_sizes(step_text, "all-gather")
+    assert gathered, "FSDP gathers the parameters in the step"
+    for name, text in (("train step", step_text), ("scoring", score_text)):
+        for op in ("all-gather", "all-reduce", "reduce-scatter"):
+            sizes = _operand_sizes(text, op)
+            assert max(sizes, default=0) <= largest, f"{name}: an activation-sized {op} ({max(sizes):,} elements)"
+
+
+def test_without_the_batch_constraints_xla_gathers_activations(monkeypatch):
+    """The check above can fail: the layers without `batch_split` move activation-sized arrays."""
+    monkeypatch.setattr(layers, "batch_split", lambda x: x)
+    step_text, _, largest = _programs()
+    moved = _operand_sizes(step_text, "all-gather") + _operand_sizes(step_text, "all-reduce")
+    assert max(moved) > 4 * largest
+
+
+def test_batch_split_is_a_no_op_off_a_mesh():
+    x = jax.numpy.ones((6, 3))
+    assert layers.batch_split(x) is x
+    assert jax.jit(layers.batch_split)(x).shape == (6, 3)
