@@ -5,7 +5,7 @@ from nsa_jax.models.config import SUPPORTED_MODEL_TYPES, ModelConfig, Unsupporte
 from nsa_jax.models.heads import ScalarHead, from_pretrained_head, last_token_scores, save_head, sequence_scores
 from nsa_jax.models.hf_io import CheckpointError, from_pretrained, load_config, save_pretrained
 from nsa_jax.models.tiny import tiny_model_dir
-from nsa_jax.models.tokenizer import check_same_vocabulary, load_tokenizer
+from nsa_jax.models.tokenizer import check_same_vocabulary, encode_rows, load_tokenizer
 from nsa_jax.models.transformer import KVCache, Transformer, init_model, positions_from_mask
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "Transformer",
     "UnsupportedModelError",
     "check_same_vocabulary",
+    "encode_rows",
     "from_pretrained",
     "from_pretrained_head",
     "init_model",

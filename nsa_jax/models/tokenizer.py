@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 
+import numpy as np
 import tokenizers
 import transformers
 from tokenizers import decoders
@@ -85,3 +87,24 @@ def char_tokenizer_files(model_max_length: int) -> dict[str, str]:
 
 def _dumps(obj: dict) -> str:
     return json.dumps(obj, indent=2) + "\n"
+
+
+def encode_rows(
+    tokenizer, prompts: Sequence[str], responses: Sequence[str], width: int, *, limit: str, error=ValueError
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Prompt + response + EOS per row (no special tokens added), right-padded with the pad id (EOS, or 0, when the
+    tokenizer has none) to `width`: (input_ids [N, width] int32, attention_mask [N, width] int32, the prompt's
+    length in tokens [N], where each response starts). A row longer than `width` raises `error` naming the row and
+    `limit` (the knob that sets the width), since cutting it would train on or score a truncated answer."""
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos or 0)
+    ids = np.full((len(prompts), width), pad, np.int32)
+    attention = np.zeros((len(prompts), width), np.int32)
+    starts = np.zeros(len(prompts), np.int64)
+    for i, (prompt, response) in enumerate(zip(prompts, responses, strict=True)):
+        head = tokenizer.encode(prompt, add_special_tokens=False)
+        row = head + tokenizer.encode(response, add_special_tokens=False) + ([eos] if eos is not None else [])
+        if len(row) > width:
+            raise error(f"example {i} has {len(row)} tokens, more than {limit}: {prompt[:60]!r}...")
+        ids[i, : len(row)], attention[i, : len(row)], starts[i] = row, 1, len(head)
+    return ids, attention, starts

@@ -25,19 +25,8 @@ def encode_responses(
 ) -> tuple[dict[str, np.ndarray], list[slice]]:
     """Prompt + response + EOS per row, right-padded to `width` ([N, width] `input_ids` / `attention_mask`), and
     each row's response columns; a longer row is an error naming it."""
-    eos = tokenizer.eos_token_id
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos or 0)
-    ids = np.full((len(prompts), width), pad, np.int32)
-    mask = np.zeros((len(prompts), width), np.int32)
-    spans = []
-    for i, (p, r) in enumerate(zip(prompts, responses, strict=True)):
-        head = tokenizer.encode(p, add_special_tokens=False)
-        tail = tokenizer.encode(r, add_special_tokens=False) + ([eos] if eos is not None else [])
-        row = head + tail
-        if len(row) > width:
-            raise ValueError(f"row {i} has {len(row)} tokens, more than the scoring width {width}: {p[:40]!r}...")
-        ids[i, : len(row)], mask[i, : len(row)] = row, 1
-        spans.append(slice(len(head), len(row)))
+    ids, mask, starts = models.encode_rows(tokenizer, prompts, responses, width, limit=f"the scoring width {width}")
+    spans = [slice(int(s), int(n)) for s, n in zip(starts, mask.sum(axis=1), strict=True)]
     return {"input_ids": ids, "attention_mask": mask}, spans
 
 

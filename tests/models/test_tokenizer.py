@@ -70,3 +70,17 @@ def test_missing_tokenizer_files(tmp_path):
         models.load_tokenizer(tmp_path)
     with pytest.raises(models.CheckpointError, match="checkpoint directory not found"):
         models.load_tokenizer(tmp_path / "nowhere")
+
+
+def test_encode_rows_right_pads_prompt_response_eos_and_names_a_long_row(tok):
+    ids, attention, starts = models.encode_rows(tok, ["a=1\n", "b\n"], ["1", "22"], 8, limit="w=8")
+    # The character tokenizer: ids 0-3 special (<pad>, <bos>, <eos>, <unk>), then "\n", then ASCII 32..126.
+    char = {c: 4 + tokenizer.CHARACTERS.index(c) for c in "ab=12\n"}
+    assert ids.tolist() == [
+        [char["a"], char["="], char["1"], char["\n"], char["1"], 2, 0, 0],
+        [char["b"], char["\n"], char["2"], char["2"], 2, 0, 0, 0],
+    ]
+    assert attention.tolist() == [[1, 1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 0, 0, 0]]
+    assert starts.tolist() == [4, 2]
+    with pytest.raises(KeyError, match=r"example 1 has 9 tokens, more than w=8"):
+        models.encode_rows(tok, ["a\n", "long\n"], ["1", "123"], 8, limit="w=8", error=KeyError)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from nsa_jax import tasks
+from nsa_jax.models import encode_rows
 from nsa_jax.train.core.engine import Round
 
 
@@ -98,20 +99,11 @@ def tokenize(pairs: Sequence[tuple[str, str]], tokenizer: Tokenizer, seq_len: in
 
     An example longer than `seq_len` is an error naming it (silently truncating would train on cut answers).
     """
-    eos = tokenizer.eos_token_id
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos or 0)
-    ids = np.full((len(pairs), seq_len), pad, np.int32)
-    attention = np.zeros((len(pairs), seq_len), np.int32)
-    loss = np.zeros((len(pairs), seq_len), np.float32)
-    for i, (prompt, response) in enumerate(pairs):
-        p = tokenizer.encode(format_prompt(prompt), add_special_tokens=False)
-        r = tokenizer.encode(response, add_special_tokens=False) + ([eos] if eos is not None else [])
-        n = len(p) + len(r)
-        if n > seq_len:
-            raise DataError(f"example {i} has {n} tokens, more than data.seq_len={seq_len}: {prompt[:60]!r}...")
-        ids[i, :n] = p + r
-        attention[i, :n] = 1
-        loss[i, len(p) : n] = 1.0
+    prompts = [format_prompt(prompt) for prompt, _ in pairs]
+    ids, attention, starts = encode_rows(
+        tokenizer, prompts, [r for _, r in pairs], seq_len, limit=f"data.seq_len={seq_len}", error=DataError
+    )
+    loss = (attention * (np.arange(seq_len)[None] >= starts[:, None])).astype(np.float32)
     return Rows(ids, attention, loss)
 
 
