@@ -2,6 +2,7 @@
 
 from nsa_jax.parallel.distributed import (
     broadcast_from_main,
+    global_array,
     initialize,
     is_main_process,
     main_process_first,
@@ -29,6 +30,7 @@ __all__ = [
     "batch_axes",
     "batch_sharding",
     "broadcast_from_main",
+    "global_array",
     "initialize",
     "is_main_process",
     "logical_to_spec",

@@ -78,6 +78,12 @@ def broadcast_from_main(tree: Any) -> Any:
     return jax.tree.map(np.asarray, multihost_utils.broadcast_one_to_all(tree))
 
 
+def global_array(host: np.ndarray, sharding: jax.sharding.Sharding) -> jax.Array:
+    """A global array of `sharding` from a host array that every process holds in full: each process places only
+    the shards its own devices hold (with one process, a plain device_put)."""
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
 def map_rows(fn: Any, model: Any, arrays: list[np.ndarray], *, rows: int, mesh: Any = None) -> np.ndarray:
     """`fn(model, *chunk)` (a jitted function of [rows, ...] arrays) over `rows`-row chunks of the host `arrays`,
     concatenated on the host: the last chunk is padded with zero rows so every call has one shape (their results are
@@ -90,7 +96,7 @@ def map_rows(fn: Any, model: Any, arrays: list[np.ndarray], *, rows: int, mesh: 
         if short:
             chunk = [np.concatenate([x, np.zeros((short, *x.shape[1:]), x.dtype)]) for x in chunk]
         if mesh is not None:
-            chunk = [jax.device_put(x, batch_sharding(mesh, x.ndim)) for x in chunk]
+            chunk = [global_array(x, batch_sharding(mesh, x.ndim)) for x in chunk]
         out.append(fn(model, *chunk))
     if not out:
         raise ValueError("map_rows needs at least one row")

@@ -18,7 +18,7 @@ from flax import nnx
 from jax.sharding import Mesh
 
 from nsa_jax import losses, parallel
-from nsa_jax.train.core.step import Batch, device_batch
+from nsa_jax.train.core.step import Batch
 
 
 def sequence_logprobs(model: nnx.Module, batch: Batch, *, chunk_size: int) -> jax.Array:
@@ -57,13 +57,8 @@ def score_tokens(
     rows that carry no loss, so every call has one shape)."""
     score = make_scorer(graphdef, chunk_size=chunk_size)
     names = ("input_ids", "attention_mask", "loss_mask")
-    shardings = {k: parallel.batch_sharding(mesh, 2) for k in names}
-    total = len(tokens["input_ids"])
-    chunks = []
-    for start in range(0, total, rows):
-        chunk = {k: tokens[k][start : start + rows] for k in names}
-        short = rows - len(chunk["input_ids"])
-        if short:
-            chunk = {k: np.concatenate([v, np.zeros((short, *v.shape[1:]), v.dtype)]) for k, v in chunk.items()}
-        chunks.append(score(params, device_batch(chunk, shardings)))
-    return np.concatenate(parallel.to_host(chunks))[:total]
+
+    def one(p: Any, *chunk: jax.Array) -> jax.Array:
+        return score(p, dict(zip(names, chunk, strict=True)))
+
+    return parallel.map_rows(one, params, [tokens[k] for k in names], rows=rows, mesh=mesh)

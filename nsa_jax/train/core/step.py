@@ -59,9 +59,7 @@ def micro_batches(config: ml_collections.ConfigDict, mesh: Mesh | None = None, g
 
 def device_batch(host: dict[str, np.ndarray], shardings: dict[str, jax.sharding.Sharding]) -> dict[str, jax.Array]:
     """Global arrays from the host batch: each process places only the shards its own devices hold."""
-    return {
-        k: jax.make_array_from_callback(v.shape, shardings[k], lambda index, v=v: v[index]) for k, v in host.items()
-    }
+    return {k: parallel.global_array(v, shardings[k]) for k, v in host.items()}
 
 
 def split_micro_batches(batch: Batch, micro_batches: int, group_size: int = 1) -> Batch:
