@@ -6,11 +6,13 @@ one start, and a report with plots.
    once (`start/`), which every method's run reads instead of repeating (`eval.start_from`);
 2. for each seed, in `seed_<s>/`:
    - online RL, each method of `online` (GRPO, LENS, NSR, RFT);
-   - BCPG-NSA's judges on a stored set of their own (`judges.prm`, `judges.llm_judge`), then each method of
-     `offline` on one shared stored set (`offline_set/`): BCPG, BCPG-NSA with the judges' consensus labels (and
-     `judge_report.json`), GRPO-offline, TOPR;
-   - PNS: the reward model (on the judges' set), the negative generator (reverse RL on the composite reward), the
-     pairs of each source of negatives with their plausibility report, and DPO from the start on each pair file of
+   - BCPG-NSA's judges on a stored set of their own (`judges.prm`, `judges.llm_judge`; trained once, in
+     `seed_0/`, and used by every seed), then each method of `offline` on the seed's one stored set
+     (`offline_set/`): BCPG, BCPG-NSA with the judges' consensus labels (and `judge_report.json`), GRPO-offline,
+     TOPR (and RFT at full scale);
+   - PNS: the reward model (on the judges' set) and the negative generator (reverse RL on the composite reward),
+     both trained once in `seed_0/` like the judges; the seed's pairs of each source of negatives with their
+     plausibility report, and DPO from the start on each pair file of
      `preference.dpo` (PNS negatives, rejection-sampled negatives; at full scale also random ones, another
      prompt's wrong answer);
 3. `report.md` (with `results.json` and PNG plots, `nsa_jax.eval.report`), printed at the end.
@@ -18,7 +20,7 @@ one start, and a report with plots.
 Every run is an ordinary config of its trainer, so any knob can be set from the command line
 (`--config.quick.online.grpo.rl.num_rollouts=4`). What this trainer decides: the directories that wire the runs
 together, the seed offsets (seed `s` adds `s` to `seed` and `100 * s` to `data.seed`, `offline.seed` and
-`pns.seed`; the SFT start and the held-out problems are shared), and the held-out evaluation, which is
+`pns.seed`; the SFT start, the helpers and the held-out problems are shared), and the held-out evaluation, which is
 `<scale>.eval` for every method so that all are measured on the same problems with the same sampling keys.
 
 A finished run leaves `stage.json` (its config) in its directory and is skipped on a rerun, which therefore
@@ -143,17 +145,21 @@ def train(config: ml_collections.ConfigDict) -> str:
             per_rollout = c.rl.prompts_per_rollout * c.rl.group_size
             runs.append(report.MethodRun(name, "online", s, evaluations(c.workdir, lambda n, k=per_rollout: n * k)))
 
-        judge_set = os.path.join(here, "prm", "dataset")
-        run_stage(f"seed {s} prm", prm.train, at(p.judges.prm, "prm"))
-        run_stage(
-            f"seed {s} llm judge",
-            llm_judge.train,
-            at(p.judges.llm_judge, "llm_judge", **{"offline.dataset_dir": judge_set}),
-        )
+        # The helpers (the judges, the reward model, the negative generator) are trained once, with seed 0, in
+        # seed_0/, and every seed uses them, as it uses the one SFT start: the seeds measure the methods' variance.
+        helpers = os.path.join(root, "seed_0")
+        judge_set = os.path.join(helpers, "prm", "dataset")
+        if s == 0:
+            run_stage("prm", prm.train, at(p.judges.prm, "prm"))
+            run_stage(
+                "llm judge",
+                llm_judge.train,
+                at(p.judges.llm_judge, "llm_judge", **{"offline.dataset_dir": judge_set}),
+            )
         judged = {
             "offline.dataset_dir": os.path.join(here, "offline_set"),
-            "offline.prm_dir": os.path.join(here, "prm", "export"),
-            "offline.llm_judge_dir": os.path.join(here, "llm_judge", "export"),
+            "offline.prm_dir": os.path.join(helpers, "prm", "export"),
+            "offline.llm_judge_dir": os.path.join(helpers, "llm_judge", "export"),
         }
         for name, method in p.offline.items():
             c = with_eval(at(method, name, **judged), p.eval, start_eval)
@@ -163,11 +169,12 @@ def train(config: ml_collections.ConfigDict) -> str:
             if c.offline.step_labels in JUDGE_MODES:
                 judge_reports.append(_read(os.path.join(c.workdir, "judge_report.json")))
 
-        rm = at(p.preference.rm, "reward_model", **{"rm.dataset_dir": judge_set})
-        run_stage(f"seed {s} reward model", reward_model.train, rm)
-        heads = {"pns.rm_dir": run_dir(rm, "export"), "pns.prm_dir": os.path.join(here, "prm", "export")}
-        gen = at(p.preference.generator, "pns_generator", **heads)
-        run_stage(f"seed {s} pns generator", pns_generator.train, gen)
+        rm = at(p.preference.rm, "reward_model", 0, helpers, **{"rm.dataset_dir": judge_set})
+        heads = {"pns.rm_dir": run_dir(rm, "export"), "pns.prm_dir": os.path.join(helpers, "prm", "export")}
+        gen = at(p.preference.generator, "pns_generator", 0, helpers, **heads)
+        if s == 0:
+            run_stage("reward model", reward_model.train, rm)
+            run_stage("pns generator", pns_generator.train, gen)
         pairs = at(p.preference.pairs, "pns_pairs", **heads, **{"pns.generator_dir": run_dir(gen, "export")})
         run_stage(f"seed {s} pns pairs", pns_pairs.train, pairs)
         plausibility.append(_read(os.path.join(pairs.workdir, "plausibility.json")))
