@@ -12,9 +12,8 @@ one start, and a report with plots.
      TOPR (and RFT at full scale);
    - PNS: the reward model (on the judges' set) and the negative generator (reverse RL on the composite reward),
      both trained once in `seed_0/` like the judges; the seed's pairs of each source of negatives with their
-     plausibility report, and DPO from the start on each pair file of
-     `preference.dpo` (PNS negatives, rejection-sampled negatives; at full scale also random ones, another
-     prompt's wrong answer);
+     plausibility report, and DPO from the start on each pair file of `preference.dpo` (PNS negatives,
+     rejection-sampled negatives; at full scale also random ones, another prompt's wrong answer);
 3. `report.md` (with `results.json` and PNG plots, `nsa_jax.eval.report`), printed at the end.
 
 Every run is an ordinary config of its trainer, so any knob can be set from the command line
