@@ -40,12 +40,12 @@ SCORED = ("input_ids", "attention_mask", "loss_mask")
 
 
 def collectives(text: str) -> str:
-    """Count and largest operand of each collective in a compiled program's text."""
+    """Count and largest operand of each collective in a compiled program's text (a combined tuple: its largest part)."""
     out = []
     for op in COLLECTIVES:
         shapes = re.findall(rf"= (\([^)]*\)|\S+) {op}(?:-start)?\(", text)
         if shapes:
-            elements = [sum(hlo_elements(s) for s in re.findall(r"\w+\[[\d,]*\]", shape)) for shape in shapes]
+            elements = [max(hlo_elements(s) for s in re.findall(r"\w+\[[\d,]*\]", shape)) for shape in shapes]
             out.append(f"{op} x{len(shapes)} (largest {max(elements):,} elements)")
     return ", ".join(out) or "none"
 
