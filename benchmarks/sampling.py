@@ -1,27 +1,35 @@
 """Generation speed of `nsa_jax.sampling.generate` against transformers' PyTorch `generate`, same model and settings.
 
-    python benchmarks/sampling.py [--batch 16 64] [--new-tokens 128] [--repeats 3]
+    python benchmarks/sampling.py [--batch 16 64 256] [--new-tokens 128] [--repeats 3] [--stop-ids K]
 
 Both sides get the same random Llama weights (float32), the same prompts, temperature-1 sampling with no
-truncation, and exactly `--new-tokens` tokens per row (no EOS for either: HF gets `min_new_tokens`). Torch uses as
-many threads as XLA's CPU client (the machine's cores) unless --torch-threads says otherwise. Each side is warmed up first; compile time is reported
-apart. Throughput is generated tokens per second of wall time, prefill of the short prompt included.
+truncation, and exactly `--new-tokens` tokens per row (no EOS for either: HF gets `min_new_tokens`); with
+`--stop-ids K` any of token ids 1..K ends a row on both sides (EOS), so rows finish at different lengths, as in RL.
+Torch uses as many threads as XLA's CPU client (the machine's cores) unless --torch-threads says otherwise. Each
+side is warmed up first; compile time is reported apart. Throughput is generated tokens (up to and with each row's
+stop) per second of wall time, prefill of the short prompt included. nsa_jax runs twice: as it decodes by default
+(in segments of `Buckets.cache_block` tokens, the cache grown to the filled length between segments and finished
+rows dropped), and in one segment over the whole allocated cache, as it did before.
 
-The roofline printed for each batch is the memory-bound floor of one decode step:
-    t_step >= (parameter bytes + KV-cache bytes read) / memory bandwidth
-    KV-cache bytes read = 2 (k and v) * layers * batch * context * kv_heads * head_dim * bytes per element
-with the context averaged over the run (prompt + half the new tokens); `generate` reads its whole allocated cache
-(prompt bucket + generation bucket) each step, so its own floor uses that. The bandwidth is measured here with a
-large numpy copy; on GPU/TPU put the device's HBM bandwidth in to read the fraction of the floor you get.
+The roofline printed for each batch is the floor of one decode step, the larger of its memory and compute floors:
+    t_step >= max(bytes read / memory bandwidth, FLOPs / matmul rate)
+    bytes read = parameter bytes + KV-cache bytes = params + 2 (k and v) * layers * batch * context * kv_heads * head_dim * 4
+    FLOPs = 2 * batch * (matmul parameters) + 4 * layers * batch * heads * head_dim * context
+with the context averaged over the run (prompt + half the new tokens), the work any decoder must do. The bandwidth is
+measured here with a large numpy copy and the matmul rate with a large jitted float32 matmul, so both are this
+machine's; on GPU/TPU put the device's HBM bandwidth and FLOP rate in. "nsa_jax at x of the roofline" is that floor
+over nsa_jax's measured time per step.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import torch
 import transformers
@@ -68,15 +76,26 @@ def memory_bandwidth(nbytes: int = 1 << 28) -> float:
     return 2 * nbytes / seconds
 
 
+def matmul_rate(n: int = 2048) -> float:
+    """FLOP/s of a jitted float32 [n, n] @ [n, n] matmul, the best case of XLA's matmuls here."""
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    product = jax.jit(lambda x: x @ x)
+    product(a).block_until_ready()
+    return 2 * n**3 / timed(lambda: product(a).block_until_ready(), 5)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--batch", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--prompt-len", type=int, default=16)
     parser.add_argument("--vocab", type=int, default=512)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--stop-ids", type=int, default=0, help="rows stop at any of token ids 1..K (0: exactly --new-tokens each)"
+    )
     parser.add_argument("--torch-threads", type=int, default=os.cpu_count() or 1, help="default: XLA's, the cores")
     args = parser.parse_args()
 
@@ -84,26 +103,34 @@ def main() -> None:
     hf, model = build_models(args.vocab, args.hidden, args.layers)
     cfg = model.config
     param_bytes = sum(p.numel() * p.element_size() for p in hf.parameters())
-    bandwidth = memory_bandwidth()
+    matmul_params = sum(p.numel() for name, p in hf.named_parameters() if p.ndim == 2 and "embed_tokens" not in name)
+    bandwidth, flop_rate = memory_bandwidth(), matmul_rate()
     new = args.new_tokens
     print(
         f"llama: {cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, vocab {cfg.vocab_size}, "
         f"{param_bytes / 1e6:.2f} MB float32 params; prompt {args.prompt_len}, {new} new tokens, temperature 1; "
         f"{os.cpu_count()} cores, torch threads {args.torch_threads}; jax {jax.__version__}, torch {torch.__version__}, transformers "
-        f"{transformers.__version__}; measured copy bandwidth {bandwidth / 1e9:.1f} GB/s"
+        f"{transformers.__version__}; measured copy bandwidth {bandwidth / 1e9:.1f} GB/s, "
+        f"float32 matmul {flop_rate / 1e9:.0f} GFLOP/s"
     )
+    stops = list(range(1, args.stop_ids + 1))  # token 0 is the pad
+    counts = {}  # generated tokens of the last call of each side
     rng = np.random.default_rng(0)
     for batch in args.batch:
-        prompts = rng.integers(1, cfg.vocab_size, size=(batch, args.prompt_len)).astype(np.int32)
+        prompts = rng.integers(stops[-1] + 1 if stops else 1, cfg.vocab_size, size=(batch, args.prompt_len))
+        prompts = prompts.astype(np.int32)
 
-        def ours(prompts=prompts):
-            out = sampling.generate(model, prompts, max_new_tokens=new, key=jax.random.key(0), temperature=1.0)
-            out.tokens.block_until_ready()
-            assert out.tokens.shape == (prompts.shape[0], new) and bool(out.mask.all())
+        def ours(prompts=prompts, buckets=None, name="ours"):
+            buckets = buckets or sampling.Buckets()
+            out = sampling.generate(
+                model, prompts, max_new_tokens=new, key=jax.random.key(0), stop_ids=stops, buckets=buckets
+            )
+            counts[name] = int(np.asarray(out.lengths).sum())
+            assert stops or counts[name] == prompts.shape[0] * new
 
         def theirs(prompts=prompts, tokens=new):
             with torch.no_grad():
-                hf.generate(
+                out = hf.generate(
                     input_ids=torch.from_numpy(prompts.astype(np.int64)),
                     attention_mask=torch.ones(prompts.shape, dtype=torch.long),
                     do_sample=True,
@@ -111,30 +138,41 @@ def main() -> None:
                     top_k=0,
                     top_p=1.0,
                     max_new_tokens=tokens,
-                    min_new_tokens=tokens,
+                    min_new_tokens=0 if stops else tokens,
+                    eos_token_id=stops or None,
                     pad_token_id=0,
                 )
+            response = out[:, prompts.shape[1] :].numpy()
+            ended = np.cumsum(np.isin(response, stops), axis=1) - np.isin(response, stops)  # stops before this one
+            counts["theirs"] = int((ended == 0).sum())
 
+        one_segment = functools.partial(ours, buckets=sampling.Buckets(cache_block=1 << 30), name="one")
         start = time.perf_counter()
         ours()
         first = time.perf_counter() - start
-        ours_s = timed(ours, args.repeats)
+        one_segment()
+        ours_s, one_s = timed(ours, args.repeats), timed(one_segment, args.repeats)
         theirs(tokens=8)  # warm-up
         theirs_s = timed(theirs, max(1, args.repeats - 1))
-        ours_tps, theirs_tps = batch * new / ours_s, batch * new / theirs_s
+        ours_tps, one_tps, theirs_tps = counts["ours"] / ours_s, counts["one"] / one_s, counts["theirs"] / theirs_s
 
         kv_row = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim * 4  # bytes per row per slot
         context = args.prompt_len + new / 2
-        floor_s = (param_bytes + kv_row * batch * context) / bandwidth
-        buckets = sampling.Buckets()
-        allocated = buckets.round_up(args.prompt_len) + buckets.round_up(new)
-        ours_floor_s = (param_bytes + kv_row * batch * allocated) / bandwidth
-        print(
+        bytes_s = (param_bytes + kv_row * batch * context) / bandwidth
+        attention_flops = 4 * cfg.num_hidden_layers * cfg.num_attention_heads * cfg.head_dim * context
+        flops_s = batch * (2 * matmul_params + attention_flops) / flop_rate
+        floor_s = max(bytes_s, flops_s)
+        line = (
             f"batch {batch:3d}: nsa_jax {ours_tps:9.0f} tok/s ({ours_s / new * 1e3:.3f} ms/step, compile "
-            f"{first - ours_s:.1f} s) | transformers {theirs_tps:8.0f} tok/s ({theirs_s / new * 1e3:.3f} ms/step) | "
-            f"ratio {ours_tps / theirs_tps:.1f}x | roofline {floor_s * 1e3:.3f} ms/step "
-            f"(ours allocated {ours_floor_s * 1e3:.3f}); nsa_jax at {ours_floor_s / (ours_s / new):.0%} of its floor"
+            f"{first - ours_s:.1f} s; one segment {one_tps:.0f} tok/s, {ours_tps / one_tps:.2f}x) | transformers "
+            f"{theirs_tps:8.0f} tok/s | ratio {ours_tps / theirs_tps:.2f}x"
         )
+        if not stops:  # every row generates `new` tokens: the per-step roofline applies
+            line += (
+                f" | roofline {floor_s * 1e3:.3f} ms/step (memory {bytes_s * 1e3:.3f}, compute "
+                f"{flops_s * 1e3:.3f}); nsa_jax at {floor_s / (ours_s / new):.0%} of the roofline"
+            )
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

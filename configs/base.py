@@ -63,6 +63,7 @@ def get_config(arg=None):
     c.data.num_examples = 4096  # problems drawn from the built-in task's train split
     c.data.seq_len = 128  # tokens per row (prompt + response + EOS); longer examples are an error
     c.data.seed = 0  # seed of the problem draw and of the epoch shuffles
+    c.data.stop_early = 0.0  # share of built-in-task demonstrations that stop one step short (sft.data.task_pairs)
 
     c.checkpoint = ml_collections.ConfigDict()  # orbax; resumes from the latest complete checkpoint automatically
     c.checkpoint.dir = ""  # "" = <workdir>/checkpoint

@@ -21,15 +21,25 @@ class Buckets:
     sizes: explicit ascending bucket sizes instead of powers of two (a length above the largest keeps its own size).
     max_prompt_len: the longest prompt accepted (longer raises ValueError); None means the model's
         `max_position_embeddings`. Prompt buckets are capped at it, so a prompt of exactly this length works.
+    cache_block, max_segments: decoding runs in segments of at least `cache_block` tokens (at most `max_segments`
+        of them), and the KV cache holds the prompt plus the tokens up to the end of the current segment, so
+        attention reads the filled part of the cache rather than all of it; rows that have finished are dropped
+        between segments (`segment_ends`). A generation bucket up to `cache_block` is one segment.
     """
 
     min_len: int = 16
     sizes: tuple[int, ...] | None = None
     max_prompt_len: int | None = None
+    cache_block: int = 64
+    max_segments: int = 8
 
     def __post_init__(self):
         if self.min_len < 1:
             raise ValueError(f"Buckets.min_len must be >= 1, got {self.min_len}")
+        if self.cache_block < 1 or self.max_segments < 1:
+            raise ValueError(
+                f"Buckets.cache_block and max_segments must be >= 1, got {self.cache_block}, {self.max_segments}"
+            )
         if self.sizes is not None and list(self.sizes) != sorted(set(self.sizes)):
             raise ValueError(f"Buckets.sizes must be strictly ascending, got {self.sizes}")
 
@@ -40,6 +50,12 @@ class Buckets:
         else:
             bucket = max(self.min_len, 1 << max(length - 1, 0).bit_length())
         return bucket if cap is None else min(bucket, cap)
+
+    def segment_ends(self, gen_len: int) -> tuple[int, ...]:
+        """The response lengths at which the decode segments of a `gen_len` generation bucket end: equal segments
+        of `max(cache_block, ceil(gen_len / max_segments))` tokens, the last one cut at `gen_len`."""
+        block = max(self.cache_block, -(-gen_len // self.max_segments))
+        return (*range(block, gen_len, block), gen_len)
 
 
 def left_pad(

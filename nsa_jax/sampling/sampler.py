@@ -24,6 +24,7 @@ from flax import nnx
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from nsa_jax import parallel
 from nsa_jax.models import KVCache, Transformer, positions_from_mask
 from nsa_jax.models.layers import explicit_spec
 from nsa_jax.parallel import BATCH_AXES
@@ -59,50 +60,80 @@ class SampleOutput:
 
 @dataclasses.dataclass(frozen=True)
 class _Program:
-    """Everything static about one compiled generation program (the jit cache key besides input shapes)."""
+    """Everything static about one generation (the jit cache key of its programs besides input shapes)."""
 
     graphdef: nnx.GraphDef
-    gen_len: int  # generation bucket: length of the output buffers and of the KV cache beyond the prompt
+    gen_len: int  # generation bucket: length of the output buffers
     n: int
     greedy: bool
     truncate: bool  # any of top-k / top-p / min-p is on
     batch_sharding: NamedSharding | None  # of a [B, ...] array; None when not under a mesh
 
 
-def _repeat_rows(x: jax.Array, n: int, axis: int, program: _Program) -> jax.Array:
-    """Each row n times in a row (group-major), re-sharded over the batch axes when under a mesh."""
-    spec = explicit_spec(x)
-    if spec is not None:  # Explicit mesh: x is split over the batch axes already, and its copies are split alike
-        return jnp.repeat(x, n, axis=axis, out_sharding=spec) if n > 1 else x
-    x = jnp.repeat(x, n, axis=axis) if n > 1 else x
-    if program.batch_sharding is None:
+# The decode state between programs. Per-row arrays (axis 0, the cache's k and v on axis 1) are split over the batch
+# axes; "row" is each row's index in the whole output.
+_PER_ROW = ("row", "next_position", "done", "tokens", "mask", "logprobs", "policy_logprobs")
+_OUTPUT = ("tokens", "mask", "logprobs", "policy_logprobs", "done")
+_NO_ROW = np.iinfo(np.int32).max  # the row index of a padding row: out of range, so never written
+
+
+def _split_rows(x: jax.Array, axis: int, program: _Program) -> jax.Array:
+    """x re-sharded over the batch axes along `axis` when under a mesh with Auto axes (XLA propagates the rest);
+    x itself without a mesh or on Explicit axes, where the sharding is already part of x's type."""
+    if program.batch_sharding is None or explicit_spec(x) is not None:
         return x
     spec = P(*([None] * axis), *program.batch_sharding.spec[:1])
     return jax.lax.with_sharding_constraint(x, NamedSharding(program.batch_sharding.mesh, spec))
 
 
-@functools.partial(jax.jit, static_argnames="program")
-def _generate_program(
-    program: _Program,
-    state: nnx.State,
-    ids: jax.Array,  # [B, Pb] int32, left-padded
-    mask: jax.Array,  # [B, Pb] int32
-    stop_ids: jax.Array,  # [S] int32
-    pad_id: jax.Array,  # [] int32
-    max_new_tokens: jax.Array,  # [] int32, <= program.gen_len
-    key: jax.Array,
-    params: SamplingParams,
-) -> SampleOutput:
+def _repeat_rows(x: jax.Array, n: int, axis: int, program: _Program) -> jax.Array:
+    """Each row n times in a row (group-major), split over the batch axes when under a mesh."""
+    spec = explicit_spec(x)
+    if spec is not None:  # Explicit mesh: x is split over the batch axes already, and its copies are split alike
+        return jnp.repeat(x, n, axis=axis, out_sharding=spec) if n > 1 else x
+    return _split_rows(jnp.repeat(x, n, axis=axis) if n > 1 else x, axis, program)
+
+
+def _emit(program: _Program, carry: dict, logits: jax.Array, stop_ids, pad_id, key, params) -> dict:
+    """Samples response token `step` from logits [R, V] and writes it into the buffers. A row's key is derived from
+    its index in the whole output and the step, so its samples do not depend on the rows decoded beside it."""
+    step = carry["step"]
+    row_keys = jax.vmap(jax.random.fold_in, (None, 0))(key, carry["row"])
+    keys = jax.vmap(jax.random.fold_in, (0, None))(row_keys, step)
+    spec = explicit_spec(carry["done"])
+    if spec is not None:  # Explicit mesh: each device samples its rows over the whole vocabulary
+        logits = jax.sharding.reshard(logits, P(spec[0]))
+    token, logprob, policy_logprob = sample_tokens(
+        keys, logits, params, greedy=program.greedy, truncate=program.truncate
+    )
+    live = ~carry["done"]  # [R]
+    token = jnp.where(live, token, pad_id)
+    columns = {
+        "tokens": token,
+        "mask": live.astype(jnp.int32),
+        "logprobs": jnp.where(live, logprob, 0.0),
+        "policy_logprobs": jnp.where(live, policy_logprob, 0.0),
+    }
+    out = dict(carry)
+    for name, column in columns.items():
+        out[name] = jax.lax.dynamic_update_slice(carry[name], column[:, None], (0, step))
+    out["done"] = carry["done"] | (live & jnp.isin(token, stop_ids))
+    out["step"] = step + 1
+    return out
+
+
+@functools.partial(jax.jit, static_argnames=("program", "cache_len"))
+def _prefill(program: _Program, cache_len: int, state: nnx.State, ids, mask, stop_ids, pad_id, key, params):
+    """Prefills each prompt once into a cache of `cache_len` slots, copies its cache and last logits to its n
+    samples and samples response token 0. Returns (decode state, prompt ids and mask repeated per sample)."""
     model: Transformer = nnx.merge(program.graphdef, state)
-    batch, prompt_len = ids.shape
+    batch = ids.shape[0]
     rows, gen_len = batch * program.n, program.gen_len
     # On a mesh with Explicit axes every per-row array is created split over the batch axes, like ids, since an
     # update must match the sharding of the buffer it writes into (and a loop carry keeps its type). None elsewhere.
     spec = explicit_spec(ids)
     row_spec = None if spec is None else P(spec[0])
-
-    # Prefill each prompt once, then copy its cache and last logits to its n samples.
-    cache = model.init_cache(batch, prompt_len + gen_len, like=ids)
+    cache = model.init_cache(batch, cache_len, like=ids)
     hidden, cache = model.forward(ids, positions_from_mask(mask), mask, cache)
     logits = _repeat_rows(model.logits(hidden[:, -1]), program.n, 0, program)  # [B*n, V]
     cache = KVCache(
@@ -111,65 +142,77 @@ def _generate_program(
         valid=_repeat_rows(cache.valid, program.n, 0, program),  # [B*n, S]
         index=cache.index,
     )
-    next_position = _repeat_rows(jnp.sum(mask, axis=1), program.n, 0, program)  # [B*n] position of response token 0
-    # One key per row, derived from the row index: a row's samples do not depend on the batch around it.
-    row_keys = jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(rows, out_sharding=row_spec))  # [B*n]
-
-    def emit(carry: dict, logits: jax.Array) -> dict:
-        """Samples response token `step` from logits [B*n, V] and writes it into the buffers."""
-        step = carry["step"]
-        keys = jax.vmap(jax.random.fold_in, (0, None))(row_keys, step)
-        if row_spec is not None:  # Explicit mesh: each device samples its rows over the whole vocabulary
-            logits = jax.sharding.reshard(logits, row_spec)
-        token, logprob, policy_logprob = sample_tokens(
-            keys, logits, params, greedy=program.greedy, truncate=program.truncate
-        )
-        live = ~carry["done"]  # [B*n]
-        token = jnp.where(live, token, pad_id)
-        columns = {
-            "tokens": token,
-            "mask": live.astype(jnp.int32),
-            "logprobs": jnp.where(live, logprob, 0.0),
-            "policy_logprobs": jnp.where(live, policy_logprob, 0.0),
-        }
-        out = dict(carry)
-        for name, column in columns.items():
-            out[name] = jax.lax.dynamic_update_slice(carry[name], column[:, None], (0, step))
-        out["done"] = carry["done"] | (live & jnp.isin(token, stop_ids))
-        out["step"] = step + 1
-        return out
-
     carry = {
         "step": jnp.zeros((), jnp.int32),
         "cache": cache,
+        "row": jnp.arange(rows, dtype=jnp.int32, out_sharding=row_spec),
+        "next_position": _repeat_rows(jnp.sum(mask, axis=1), program.n, 0, program),  # position of response token 0
         "done": jnp.zeros((rows,), bool, out_sharding=row_spec),  # the row has emitted a stop token
         "tokens": jnp.full((rows, gen_len), pad_id, jnp.int32, out_sharding=row_spec),
         "mask": jnp.zeros((rows, gen_len), jnp.int32, out_sharding=row_spec),
         "logprobs": jnp.zeros((rows, gen_len), jnp.float32, out_sharding=row_spec),
         "policy_logprobs": jnp.zeros((rows, gen_len), jnp.float32, out_sharding=row_spec),
     }
-    carry = emit(carry, logits)
+    carry = _emit(program, carry, logits, stop_ids, pad_id, key, params)
+    return carry, _repeat_rows(ids, program.n, 0, program), _repeat_rows(mask, program.n, 0, program)
+
+
+@functools.partial(jax.jit, static_argnames="program", donate_argnames="carry")
+def _decode(program: _Program, state: nnx.State, carry: dict, stop_ids, pad_id, end, key, params) -> dict:
+    """Decodes one token per step until response length `end` (a traced scalar) or until every row has stopped,
+    attending over the carry's cache as allocated (the prompt and the tokens up to this segment's end)."""
+    model: Transformer = nnx.merge(program.graphdef, state)
 
     def keep_going(carry: dict) -> jax.Array:
-        return (carry["step"] < max_new_tokens) & ~jnp.all(carry["done"])
+        return (carry["step"] < end) & ~jnp.all(carry["done"])
 
     def decode_step(carry: dict) -> dict:
-        last = jax.lax.dynamic_slice_in_dim(carry["tokens"], carry["step"] - 1, 1, axis=1)  # [B*n, 1]
-        positions = (next_position + carry["step"] - 1)[:, None]  # [B*n, 1]
+        last = jax.lax.dynamic_slice_in_dim(carry["tokens"], carry["step"] - 1, 1, axis=1)  # [R, 1]
+        positions = (carry["next_position"] + carry["step"] - 1)[:, None]  # [R, 1]
         hidden, cache = model.forward(last, positions, jnp.ones_like(last), carry["cache"])
-        return emit({**carry, "cache": cache}, model.logits(hidden[:, 0]))
+        logits = model.logits(hidden[:, 0])
+        return _emit(program, {**carry, "cache": cache}, logits, stop_ids, pad_id, key, params)
 
-    carry = jax.lax.while_loop(keep_going, decode_step, carry)
-    return SampleOutput(
-        tokens=carry["tokens"],
-        mask=carry["mask"],
-        logprobs=carry["logprobs"],
-        policy_logprobs=carry["policy_logprobs"],
-        lengths=jnp.sum(carry["mask"], axis=1),
-        stopped=carry["done"],
-        prompt_tokens=_repeat_rows(ids, program.n, 0, program),
-        prompt_mask=_repeat_rows(mask, program.n, 0, program),
+    return jax.lax.while_loop(keep_going, decode_step, carry)
+
+
+@functools.partial(jax.jit, static_argnames="cache_len")
+def _grow(carry: dict, cache_len: int) -> dict:
+    """The carry with its KV cache extended to `cache_len` slots (the new ones empty and not valid)."""
+    cache = carry["cache"]
+    extra = cache_len - cache.max_len
+    kv = ((0, 0), (0, 0), (0, extra), (0, 0), (0, 0))
+    grown = KVCache(
+        k=jnp.pad(cache.k, kv),
+        v=jnp.pad(cache.v, kv),
+        valid=jnp.pad(cache.valid, ((0, 0), (0, extra))),
+        index=cache.index,
     )
+    return {**carry, "cache": grown}
+
+
+@functools.partial(jax.jit, donate_argnames="out")
+def _write_rows(out: dict, carry: dict) -> dict:
+    """The output buffers with the carry's rows written at their indices (padding rows are dropped)."""
+    return {name: out[name].at[carry["row"]].set(carry[name], mode="drop") for name in _OUTPUT}
+
+
+@functools.partial(jax.jit, static_argnames="program")
+def _keep_rows(program: _Program, carry: dict, keep: jax.Array) -> dict:
+    """The carry cut to rows `keep` [R'] (-1: a padding row, stopped and never written)."""
+    pad = keep < 0
+    index = jnp.maximum(keep, 0)
+    cut = {name: _split_rows(carry[name][index], 0, program) for name in _PER_ROW}
+    cut["done"] = cut["done"] | pad
+    cut["row"] = jnp.where(pad, _NO_ROW, cut["row"])
+    cache = carry["cache"]
+    cut["cache"] = KVCache(
+        k=_split_rows(cache.k[:, index], 1, program),
+        v=_split_rows(cache.v[:, index], 1, program),
+        valid=_split_rows(cache.valid[index], 0, program),
+        index=cache.index,
+    )
+    return {**cut, "step": carry["step"]}
 
 
 @functools.partial(jax.jit, static_argnames=("rows", "length"))
@@ -258,7 +301,7 @@ def generate(
     ids, mask = left_pad(ids, mask, width=buckets.round_up(longest, cap=limit), pad_id=pad_id)
 
     batch_sharding = _batch_sharding(mesh, batch_axes)
-    batch = ids.shape[0]
+    batch, shards = ids.shape[0], 1
     if batch_sharding is not None:
         # Pad with copies of the first prompt so every device gets whole rows; they are cut off below.
         axes = batch_sharding.spec[0]  # PartitionSpec keeps a single axis as a bare name
@@ -269,22 +312,62 @@ def generate(
     greedy = greedy or temperature == 0
     truncate = not greedy and (0 < top_k < cfg.vocab_size or top_p < 1.0 or min_p > 0.0)
     graphdef, state = nnx.split(model)
-    program = _Program(graphdef, buckets.round_up(max_new_tokens), n, greedy, truncate, batch_sharding)
+    gen_len = buckets.round_up(max_new_tokens)
+    program = _Program(graphdef, gen_len, n, greedy, truncate, batch_sharding)
     device_ids, device_mask = (ids, mask) if batch_sharding is None else jax.device_put((ids, mask), batch_sharding)
     # On a mesh with Explicit axes the model's layers name shardings by PartitionSpec, which needs the mesh in context.
     explicit = batch_sharding is not None and AxisType.Explicit in batch_sharding.mesh.axis_types
+    stops = _stop_array(set(cfg.eos_ids) | set(stop_ids))
+    pad = jnp.asarray(pad_id, jnp.int32)
+    params = SamplingParams.create(temperature if temperature > 0 else 1.0, top_k, top_p, min_p)
+    prompt_len = ids.shape[1]
+    # Segments: (the response length a segment decodes to, its cache's slots beyond the prompt).
+    ends = [e for e in buckets.segment_ends(gen_len) if e < max_new_tokens]
+    segments = [(e, e) for e in ends] + [(max_new_tokens, buckets.segment_ends(gen_len)[len(ends)])]
     with jax.set_mesh(batch_sharding.mesh) if explicit else contextlib.nullcontext():
-        out = _generate_program(
-            program,
-            state,
-            device_ids,
-            device_mask,
-            _stop_array(set(cfg.eos_ids) | set(stop_ids)),
-            jnp.asarray(pad_id, jnp.int32),
-            jnp.asarray(max_new_tokens, jnp.int32),
-            key,
-            SamplingParams.create(temperature if temperature > 0 else 1.0, top_k, top_p, min_p),
+        carry, prompt_tokens, prompt_mask = _prefill(
+            program, prompt_len + segments[0][1], state, device_ids, device_mask, stops, pad, key, params
         )
-        if out.tokens.shape == (batch * n, max_new_tokens):
-            return out
-        return _trim(out, batch * n, max_new_tokens)
+        out = None  # the output buffers, once rows have been dropped from the carry
+        for i, (end, slots) in enumerate(segments):
+            if carry["cache"].max_len < prompt_len + slots:
+                carry = _grow(carry, prompt_len + slots)
+            carry = _decode(program, state, carry, stops, pad, jnp.asarray(end, jnp.int32), key, params)
+            if i + 1 == len(segments):
+                break
+            done = parallel.to_host(carry["done"])
+            if done.all():
+                break
+            keep = _rows_to_keep(done, carry["row"].shape[0], shards, explicit)
+            if keep is not None:
+                if out is None:
+                    out = {name: jnp.zeros_like(carry[name]) for name in _OUTPUT}
+                out = _write_rows(out, carry)
+                carry = _keep_rows(program, carry, keep)
+        out = {name: carry[name] for name in _OUTPUT} if out is None else _write_rows(out, carry)
+        result = SampleOutput(
+            tokens=out["tokens"],
+            mask=out["mask"],
+            logprobs=out["logprobs"],
+            policy_logprobs=out["policy_logprobs"],
+            lengths=jnp.sum(out["mask"], axis=1),
+            stopped=out["done"],
+            prompt_tokens=prompt_tokens,
+            prompt_mask=prompt_mask,
+        )
+        if result.tokens.shape == (batch * n, max_new_tokens):
+            return result
+        return _trim(result, batch * n, max_new_tokens)
+
+
+def _rows_to_keep(done: np.ndarray, rows: int, shards: int, explicit: bool) -> np.ndarray | None:
+    """Between segments: the carry rows to decode on (indices, -1 for padding) when the live rows fit a batch of at
+    most half the current one (a power of two times the batch shards), else None (keep them all). On a mesh with
+    Explicit axes rows are never dropped: moving them between devices would need the whole cache gathered."""
+    live = np.flatnonzero(~done)
+    size = shards * (1 << max(-(-len(live) // shards) - 1, 0).bit_length())
+    if explicit or size * 2 > rows:
+        return None
+    keep = np.full(size, -1, np.int32)
+    keep[: len(live)] = live
+    return keep

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from nsa_jax import sampling
-from nsa_jax.sampling.sampler import _generate_program
+from nsa_jax.sampling.sampler import _decode, _prefill
 
 PROMPTS = [[5, 9, 2, 33, 17], [12], [7, 7, 3, 60, 22, 1, 9, 50, 31]]
 
@@ -66,7 +66,7 @@ def test_deterministic_given_the_key_and_independent_of_the_other_rows(model):
 
 
 def test_twenty_calls_compile_once_per_bucket(model):
-    before = _generate_program._cache_size()
+    before = _prefill._cache_size(), _decode._cache_size()
     rng = np.random.default_rng(0)
     used = set()
     for call in range(20):
@@ -76,7 +76,8 @@ def test_twenty_calls_compile_once_per_bucket(model):
         sampling.generate(model, prompts, max_new_tokens=new, key=jax.random.key(call), temperature=0.5 + call / 20)
         used.add((sampling.Buckets().round_up(length), sampling.Buckets().round_up(new)))
     assert len(used) >= 2
-    assert _generate_program._cache_size() - before <= len(used)
+    assert _prefill._cache_size() - before[0] <= len(used)  # one segment per call: one decode program per bucket
+    assert _decode._cache_size() - before[1] <= len(used)
 
 
 def test_bad_arguments_name_what_is_wrong(model):

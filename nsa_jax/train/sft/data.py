@@ -37,9 +37,28 @@ def format_prompt(prompt: str) -> str:
     return tasks.plain_prompt(prompt, style=None)
 
 
-def task_pairs(task_name: str, n: int, *, seed: int, difficulty: int | None) -> list[tuple[str, str]]:
-    """`n` training problems of a built-in task as (prompt, canonical solution) pairs."""
-    return [(p.prompt, p.solution) for p in tasks.get_task(task_name).sample("train", n, seed, difficulty)]
+def task_pairs(
+    task_name: str, n: int, *, seed: int, difficulty: int | None, stop_early: float = 0.0
+) -> list[tuple[str, str]]:
+    """`n` training problems of a built-in task as (prompt, canonical solution) pairs.
+
+    `stop_early` is the share of demonstrations (a subset fixed by `seed`) that stop one step short: the last step
+    is left out and the answer line gives the value the step before reached, as a model answers a sub-question
+    (`stopped_early`). The model then learns two procedures, and RL has something to learn that carries over from
+    the prompts it sees to every other one: finish the chain (the miniature's regime, `configs/sft_tiny.py`).
+    """
+    problems = tasks.get_task(task_name).sample("train", n, seed, difficulty)
+    short = np.random.default_rng([seed, 0xE5]).random(len(problems)) < stop_early
+    return [(p.prompt, stopped_early(p) if cut else p.solution) for p, cut in zip(problems, short)]
+
+
+def stopped_early(problem: tasks.Problem) -> str:
+    """`problem`'s solution without its last step, answering the value of the step before (`steps` end in
+    `= value`); the full solution when there is a single step."""
+    if len(problem.steps) < 2:
+        return problem.solution
+    kept = problem.steps[:-1]
+    return "\n".join([*kept, f"#### {kept[-1].rsplit('=', 1)[-1].strip()}"])
 
 
 def jsonl_records(path: str, fields: tuple[str, ...]) -> list[tuple[str, ...]]:

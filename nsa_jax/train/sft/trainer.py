@@ -37,7 +37,9 @@ def sft_pairs(config: ml_collections.ConfigDict) -> list[tuple[str, str]]:
     d = config.data
     if d.path:
         return data_lib.jsonl_pairs(d.path)
-    return data_lib.task_pairs(d.task, d.num_examples, seed=d.seed, difficulty=d.difficulty or None)
+    return data_lib.task_pairs(
+        d.task, d.num_examples, seed=d.seed, difficulty=d.difficulty or None, stop_early=d.stop_early
+    )
 
 
 def fit(

@@ -1,0 +1,64 @@
+"""Decoding in segments (the KV cache grown to the filled length between them, finished rows dropped) gives the
+result of decoding in one segment over the whole cache: the same tokens for the same key, the same masks and
+stops, the same log-probs within float tolerance; without a mesh, on a mesh with Auto axes and on Explicit axes."""
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+from jax.sharding import AxisType
+
+from nsa_jax import parallel, sampling
+from nsa_jax.sampling import sampler
+
+PROMPTS = [[5, 9, 2, 33, 17], [12], [7, 7, 3, 60, 22, 1, 9, 50, 31], [40, 2, 19]]
+ONE_SEGMENT = sampling.Buckets(cache_block=64)
+SEGMENTS_OF_4 = sampling.Buckets(cache_block=4)
+
+
+def test_segment_ends():
+    assert sampling.Buckets().segment_ends(64) == (64,)
+    assert sampling.Buckets().segment_ends(256) == (64, 128, 192, 256)
+    assert sampling.Buckets().segment_ends(4096) == tuple(range(512, 4097, 512))  # at most 8 segments
+    assert sampling.Buckets(cache_block=48).segment_ends(100) == (48, 96, 100)
+    with pytest.raises(ValueError, match="cache_block"):
+        sampling.Buckets(cache_block=0)
+
+
+@pytest.mark.parametrize("layout", ["no-mesh", "auto-data8", "explicit-2x2x2"])
+def test_segments_and_dropped_rows_equal_one_segment(tiny_pair, layout, monkeypatch):
+    _, model = tiny_pair("llama")
+    # 5 of the 64 tokens stop a row: 14 of the 16 rows stop early, at 1 to 17 tokens, and 2 run to the end.
+    kw = {"n": 4, "max_new_tokens": 22, "key": jax.random.key(2), "top_p": 0.95, "stop_ids": tuple(range(5))}
+    expected = sampling.generate(model, PROMPTS, buckets=ONE_SEGMENT, **kw)
+
+    kept = []  # the carry's row count after each drop
+    keep_rows = sampler._keep_rows
+    monkeypatch.setattr(sampler, "_keep_rows", lambda p, c, keep: kept.append(len(keep)) or keep_rows(p, c, keep))
+    grown = []
+    grow = sampler._grow
+    monkeypatch.setattr(sampler, "_grow", lambda c, slots: grown.append(slots) or grow(c, slots))
+    if layout == "no-mesh":
+        out = sampling.generate(model, PROMPTS, buckets=SEGMENTS_OF_4, **kw)
+    else:
+        if layout == "auto-data8":
+            mesh = parallel.make_mesh(data=8, fsdp=1)
+        else:
+            mesh = jax.make_mesh((2, 2, 2), parallel.MESH_AXES, axis_types=(AxisType.Explicit,) * 3)
+        copy = nnx.clone(model)
+        parallel.shard_model(copy, mesh)
+        out = sampling.generate(copy, PROMPTS, buckets=SEGMENTS_OF_4, mesh=mesh, **kw)
+
+    # Prompt bucket 16, then 4 more slots a segment, until every row has stopped.
+    assert len(grown) >= 2 and grown == [16 + 4 * k for k in range(2, 7)][: len(grown)]
+    if layout == "explicit-2x2x2":
+        assert kept == []  # rows stay where they are on Explicit axes
+    else:
+        rows = 16 if layout == "no-mesh" else 32  # data8: 4 prompts padded to 8, x 4 samples
+        assert kept and kept == sorted(kept, reverse=True) and kept[0] <= rows // 2
+    stopped = np.asarray(expected.stopped)
+    assert stopped.any() and not stopped.all()
+    for name in ("tokens", "mask", "lengths", "stopped", "prompt_tokens", "prompt_mask"):
+        np.testing.assert_array_equal(getattr(out, name), getattr(expected, name), err_msg=name)
+    np.testing.assert_allclose(out.logprobs, expected.logprobs, atol=1e-5)
+    np.testing.assert_allclose(out.policy_logprobs, expected.policy_logprobs, atol=1e-5)
