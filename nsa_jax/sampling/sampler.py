@@ -1,12 +1,17 @@
-"""Batched generation in one compiled program: prefill, then a `lax.while_loop` that decodes one token per step.
+"""Batched generation: prefill, then `lax.while_loop`s that decode one token per step, in segments.
 
-The model is split once per call (`nnx.split`): the graph definition is a static argument of the jitted program,
+The model is split once per call (`nnx.split`): the graph definition is a static argument of the jitted programs,
 the parameters are ordinary inputs and keep whatever sharding they carry. Every shape is static: the prompt is
-left-padded to its length bucket, the output buffers have the generation bucket's length, and the number of
-steps actually run (`max_new_tokens`, or fewer when every row has stopped) is a traced scalar. A run therefore
-compiles one program per (prompt bucket, generation bucket, batch size, sampling switches) and no more.
+left-padded to its length bucket and the output buffers have the generation bucket's length. Decoding runs in
+segments (`Buckets.segment_ends`): the KV cache holds the prompt and the slots up to the current segment's end, so
+each step attends over the filled part of the cache instead of all of it, and is grown between segments. Between
+segments the host reads which rows have stopped; when the live rows fit in half the batch, the finished rows are
+written to the output and dropped, so the long tail of a few long responses decodes as a small batch. Inside a
+segment the number of steps actually run (up to its end, or fewer when every row has stopped) is a traced scalar.
+A run therefore compiles one prefill and one decode program per (prompt bucket, segment, batch size, sampling
+switches) and no more; a generation bucket up to `Buckets.cache_block` (64) tokens is a single segment.
 
-Each step keeps only the [B, V] logits of the newest token; nothing leaves the device until the loop ends.
+Each step keeps only the [R, V] logits of the newest token; only the stop flags leave the device between segments.
 """
 
 from __future__ import annotations
