@@ -189,9 +189,18 @@ class Attention(nnx.Module):
         return apply_rope(q, positions, inv_freq), apply_rope(k, positions, inv_freq), v
 
     def attend(
-        self, q: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array, impl: str = "dense", chunk: int = 0
+        self,
+        q: jax.Array,
+        k: jax.Array,
+        v: jax.Array,
+        allowed: jax.Array,
+        impl: str = "dense",
+        chunk: int = 0,
+        *,
+        heads_major: bool = False,
     ) -> jax.Array:
-        """q [B, T, H, Dh] over keys k, v [B, S, KVH, Dh] where allowed [B, T, S]; returns [B, T, d].
+        """q [B, T, H, Dh] over keys k, v [B, S, KVH, Dh] ([B, KVH, S, Dh] with `heads_major`, the KV cache's
+        layout) where allowed [B, T, S]; returns [B, T, d].
 
         `impl` (`ModelConfig.attention`) is how the scores are computed; the three agree within float tolerance:
         - "dense": the [B, H, T, S] float32 scores and probabilities at once;
@@ -203,33 +212,56 @@ class Attention(nnx.Module):
           flash attention on GPU) and XLA's dense computation elsewhere.
         """
         b, t, h, dh = q.shape
-        kvh = k.shape[2]
+        kv_axis = 1 if heads_major else 2
+        kvh = k.shape[kv_axis]
         wo = self.o_proj[...].reshape(h * dh, -1).astype(self.cfg.dtype)
         if impl == "fused":
+            if heads_major:
+                k, v = jnp.swapaxes(k, 1, 2), jnp.swapaxes(v, 1, 2)
             out = jax.nn.dot_product_attention(q, k, v, mask=allowed[:, None, :, :])
             return dense(out.reshape(b, t, h * dh), wo)
         spec, k_spec = explicit_spec(q), explicit_spec(k)
         # Explicit mesh: the query groups follow the KV heads' sharding (replicated when the KV heads are too few to
         # split over the tensor axis).
-        grouped = None if spec is None else PartitionSpec(*spec[:2], k_spec[2], None, None)
+        grouped = None if spec is None else PartitionSpec(*spec[:2], k_spec[kv_axis], None, None)
         qg = q.reshape(b, t, kvh, h // kvh, dh, out_sharding=grouped)
         if impl == "chunked" and 0 < chunk < t and spec is None:
-            out = _chunked_attention(qg, k, v, allowed, chunk)
+            out = _chunked_attention(qg, k, v, allowed, chunk, heads_major)
         else:
-            out = _grouped_attention(qg, k, v, allowed)
+            out = _grouped_attention(qg, k, v, allowed, heads_major)
         return dense(out.reshape(b, t, h * dh), wo)
 
 
-def _grouped_attention(qg: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array) -> jax.Array:
-    """Softmax attention of grouped queries qg [B, T, KVH, G, Dh] over k, v [B, S, KVH, Dh] where allowed [B, T, S]
-    (float32 scores and softmax); returns [B, T, KVH, G, Dh]."""
-    scores = jnp.einsum("btkgd,bskd->bkgts", qg, k, preferred_element_type=jnp.float32) / math.sqrt(qg.shape[-1])
+def _grouped_attention(
+    qg: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array, heads_major: bool = False
+) -> jax.Array:
+    """Softmax attention of grouped queries qg [B, T, KVH, G, Dh] over k, v [B, S, KVH, Dh] ([B, KVH, S, Dh] when
+    `heads_major`) where allowed [B, T, S] (float32 scores and softmax); returns [B, T, KVH, G, Dh]."""
+    if heads_major and qg.shape[1] == 1:
+        return _decode_attention(qg, k, v, allowed)
+    kv = "bksd" if heads_major else "bskd"
+    scores = jnp.einsum(f"btkgd,{kv}->bkgts", qg, k, preferred_element_type=jnp.float32) / math.sqrt(qg.shape[-1])
     scores = jnp.where(allowed[:, None, None, :, :], scores, _MASK_VALUE)
     probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-    return jnp.einsum("bkgts,bskd->btkgd", probs, v)
+    return jnp.einsum(f"bkgts,{kv}->btkgd", probs, v)
 
 
-def _chunked_attention(qg: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array, chunk: int) -> jax.Array:
+def _decode_attention(qg: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array) -> jax.Array:
+    """`_grouped_attention` of one query position over the cache k, v [B, KVH, S, Dh], as products and sums rather
+    than matmuls: per (row, KV head) the matmuls are [G, Dh] x [Dh, S], thousands of tiny ones per step that a CPU
+    runs one at a time (the decode step of a 4-layer model at batch 256 spent most of its time in them), while the
+    elementwise form is one pass over the cache, the memory-bound work decoding is."""
+    q = qg[:, 0].astype(jnp.float32)  # [B, KVH, G, Dh]
+    scores = jnp.sum(q[:, :, :, None, :] * k[:, :, None, :, :], axis=-1) / math.sqrt(qg.shape[-1])  # [B, KVH, G, S]
+    scores = jnp.where(allowed[:, :, None, :], scores, _MASK_VALUE)  # allowed [B, 1, S]
+    probs = jax.nn.softmax(scores, axis=-1)
+    out = jnp.sum(probs[..., None] * v[:, :, None, :, :], axis=3)  # [B, KVH, G, Dh]
+    return out[:, None].astype(v.dtype)
+
+
+def _chunked_attention(
+    qg: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array, chunk: int, heads_major: bool = False
+) -> jax.Array:
     """`_grouped_attention` one block of `chunk` queries at a time (the last block padded with masked queries),
     each block rematerialised in the backward pass."""
     b, t = qg.shape[:2]
@@ -239,7 +271,7 @@ def _chunked_attention(qg: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.A
     allowed = jnp.pad(allowed, ((0, 0), (0, pad), (0, 0)))
     blocks = jnp.moveaxis(qg.reshape(b, n, chunk, *qg.shape[2:]), 1, 0)  # [n, B, chunk, KVH, G, Dh]
     masks = jnp.moveaxis(allowed.reshape(b, n, chunk, -1), 1, 0)  # [n, B, chunk, S]
-    block = jax.checkpoint(lambda xs: _grouped_attention(xs[0], k, v, xs[1]))
+    block = jax.checkpoint(lambda xs: _grouped_attention(xs[0], k, v, xs[1], heads_major))
     out = jax.lax.map(block, (blocks, masks))  # [n, B, chunk, KVH, G, Dh]
     return jnp.moveaxis(out, 0, 1).reshape(b, n * chunk, *out.shape[3:])[:, :t]
 

@@ -23,16 +23,26 @@ from nsa_jax.models.layers import MLP, Attention, RMSNorm, embed, explicit_spec,
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class KVCache:
-    """Keys and values of every layer for `S` slots: k, v [L, B, S, KVH, Dh]; valid [B, S]; index [] next slot."""
+    """Keys and values for `S` slots, one array per layer: k[i], v[i] [B, KVH, S, Dh]; valid [B, S]; index [] next
+    slot. One array per layer lets a decode step update each in place and read it whole (a row of a stacked
+    [L, ...] buffer is copied out first), and the KV heads before the slots make them the batch dimensions of the
+    attention matmuls, so the cache is read as it lies, without a transpose."""
 
-    k: jax.Array
-    v: jax.Array
+    k: tuple[jax.Array, ...]
+    v: tuple[jax.Array, ...]
     valid: jax.Array
     index: jax.Array
 
     @property
     def max_len(self) -> int:
-        return self.k.shape[2]
+        return self.k[0].shape[2]
+
+    def map_rows(self, fn) -> KVCache:
+        """The cache with `fn(x, axis)` applied to every per-row array (axis: its batch axis, 0 for all)."""
+        return KVCache(
+            k=tuple(fn(x, 0) for x in self.k), v=tuple(fn(x, 0) for x in self.v), valid=fn(self.valid, 0),
+            index=self.index,
+        )  # fmt: skip
 
 
 def positions_from_mask(attention_mask: jax.Array) -> jax.Array:
@@ -48,19 +58,27 @@ class DecoderLayer(nnx.Module):
         self.mlp = MLP(cfg, rngs=rngs)
 
     def __call__(self, x, positions, inv_freq, allowed, kv=None, attention=("dense", 0)):
-        """One block. kv is None, or (k_cache, v_cache, layer, index): the stacked [L, B, S, KVH, Dh] buffers, this
-        block's row in them and the first slot to write; `attention` is (implementation, chunk), see
-        `Attention.attend`. Returns (x, updated (k_cache, v_cache) or None)."""
+        """One block. kv is None, or (k_cache, v_cache, index): this block's [B, KVH, S, Dh] buffers and the first
+        slot to write; `attention` is (implementation, chunk), see `Attention.attend`. Returns (x, updated
+        (k_cache, v_cache) or None)."""
         q, k, v = self.self_attn.project_qkv(self.input_layernorm(x), positions, inv_freq)
-        if kv is not None:
-            k_cache, v_cache, layer, index = kv
-            # In-place update of the carried buffers; this block then reads its own row.
-            k_cache = jax.lax.dynamic_update_slice(k_cache, k[None].astype(k_cache.dtype), (layer, 0, index, 0, 0))
-            v_cache = jax.lax.dynamic_update_slice(v_cache, v[None].astype(v_cache.dtype), (layer, 0, index, 0, 0))
-            k, v, kv = k_cache[layer], v_cache[layer], (k_cache, v_cache)
-        x = x + self.self_attn.attend(q, k, v, allowed, *attention)
+        heads_major = kv is not None
+        if heads_major:
+            k_cache, v_cache, index = kv
+            k_cache = jax.lax.dynamic_update_slice(k_cache, _heads_major(k, k_cache), (0, 0, index, 0))
+            v_cache = jax.lax.dynamic_update_slice(v_cache, _heads_major(v, v_cache), (0, 0, index, 0))
+            k, v, kv = k_cache, v_cache, (k_cache, v_cache)
+        x = x + self.self_attn.attend(q, k, v, allowed, *attention, heads_major=heads_major)
         x = x + self.mlp(self.post_attention_layernorm(x))
         return x, kv
+
+
+def _heads_major(x: jax.Array, like: jax.Array) -> jax.Array:
+    """New keys or values [B, T, KVH, Dh] as [B, KVH, T, Dh] in the cache's dtype (and its sharding on an Explicit
+    mesh)."""
+    spec = explicit_spec(like)
+    x = x.astype(like.dtype)
+    return jnp.swapaxes(x, 1, 2) if spec is None else jax.sharding.reshard(jnp.swapaxes(x, 1, 2), spec)
 
 
 def _block_fn(attention: tuple[str, int]):
@@ -116,16 +134,17 @@ class Transformer(nnx.Module):
         projections' outputs. Otherwise (and without it) they are created unsharded, as XLA propagates shardings.
         """
         cfg = self.config
-        shape = (cfg.num_hidden_layers, batch_size, max_len, cfg.num_key_value_heads, cfg.head_dim)
+        shape = (batch_size, cfg.num_key_value_heads, max_len, cfg.head_dim)
         dtype = dtype or cfg.dtype
         spec = None if like is None else explicit_spec(like)
         kv_spec = valid_spec = None
         if spec is not None:
             kv_heads = explicit_spec(gathered(self.layers[0].self_attn.k_proj[...], like))[1]
-            kv_spec, valid_spec = P(None, spec[0], None, kv_heads, None), P(spec[0], None)
+            kv_spec, valid_spec = P(spec[0], kv_heads, None, None), P(spec[0], None)
+        layers = range(cfg.num_hidden_layers)
         return KVCache(
-            k=jnp.zeros(shape, dtype, out_sharding=kv_spec),
-            v=jnp.zeros(shape, dtype, out_sharding=kv_spec),
+            k=tuple(jnp.zeros(shape, dtype, out_sharding=kv_spec) for _ in layers),
+            v=tuple(jnp.zeros(shape, dtype, out_sharding=kv_spec) for _ in layers),
             valid=jnp.zeros((batch_size, max_len), bool, out_sharding=valid_spec),
             index=jnp.zeros((), jnp.int32),
         )
@@ -164,10 +183,10 @@ class Transformer(nnx.Module):
         slot = jnp.arange(cache.max_len)
         query_slot = index + jnp.arange(t)
         allowed = (slot[None, :] <= query_slot[:, None])[None] & valid[:, None, :]  # [B, T, S]
-        k_cache, v_cache = cache.k, cache.v
+        ks, vs = list(cache.k), list(cache.v)
         for i, layer in enumerate(self.layers):
-            x, (k_cache, v_cache) = layer(x, positions, inv_freq, allowed, (k_cache, v_cache, i, index), attention)
-        cache = KVCache(k=k_cache, v=v_cache, valid=valid, index=index + t)
+            x, (ks[i], vs[i]) = layer(x, positions, inv_freq, allowed, (ks[i], vs[i], index), attention)
+        cache = KVCache(k=tuple(ks), v=tuple(vs), valid=valid, index=index + t)
         return self.norm(x), cache
 
 

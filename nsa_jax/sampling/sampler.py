@@ -75,7 +75,7 @@ class _Program:
     batch_sharding: NamedSharding | None  # of a [B, ...] array; None when not under a mesh
 
 
-# The decode state between programs. Per-row arrays (axis 0, the cache's k and v on axis 1) are split over the batch
+# The decode state between programs. Per-row arrays (axis 0, the cache's too) are split over the batch
 # axes; "row" is each row's index in the whole output.
 _PER_ROW = ("row", "next_position", "done", "tokens", "mask", "logprobs", "policy_logprobs")
 _OUTPUT = ("tokens", "mask", "logprobs", "policy_logprobs", "done")
@@ -141,12 +141,7 @@ def _prefill(program: _Program, cache_len: int, state: nnx.State, ids, mask, sto
     cache = model.init_cache(batch, cache_len, like=ids)
     hidden, cache = model.forward(ids, positions_from_mask(mask), mask, cache)
     logits = _repeat_rows(model.logits(hidden[:, -1]), program.n, 0, program)  # [B*n, V]
-    cache = KVCache(
-        k=_repeat_rows(cache.k, program.n, 1, program),  # [L, B*n, S, KVH, Dh]
-        v=_repeat_rows(cache.v, program.n, 1, program),
-        valid=_repeat_rows(cache.valid, program.n, 0, program),  # [B*n, S]
-        index=cache.index,
-    )
+    cache = cache.map_rows(lambda x, axis: _repeat_rows(x, program.n, axis, program))  # B*n rows
     carry = {
         "step": jnp.zeros((), jnp.int32),
         "cache": cache,
@@ -186,10 +181,10 @@ def _grow(carry: dict, cache_len: int) -> dict:
     """The carry with its KV cache extended to `cache_len` slots (the new ones empty and not valid)."""
     cache = carry["cache"]
     extra = cache_len - cache.max_len
-    kv = ((0, 0), (0, 0), (0, extra), (0, 0), (0, 0))
+    kv = ((0, 0), (0, 0), (0, extra), (0, 0))
     grown = KVCache(
-        k=jnp.pad(cache.k, kv),
-        v=jnp.pad(cache.v, kv),
+        k=tuple(jnp.pad(x, kv) for x in cache.k),
+        v=tuple(jnp.pad(x, kv) for x in cache.v),
         valid=jnp.pad(cache.valid, ((0, 0), (0, extra))),
         index=cache.index,
     )
@@ -210,13 +205,7 @@ def _keep_rows(program: _Program, carry: dict, keep: jax.Array) -> dict:
     cut = {name: _split_rows(carry[name][index], 0, program) for name in _PER_ROW}
     cut["done"] = cut["done"] | pad
     cut["row"] = jnp.where(pad, _NO_ROW, cut["row"])
-    cache = carry["cache"]
-    cut["cache"] = KVCache(
-        k=_split_rows(cache.k[:, index], 1, program),
-        v=_split_rows(cache.v[:, index], 1, program),
-        valid=_split_rows(cache.valid[index], 0, program),
-        index=cache.index,
-    )
+    cut["cache"] = carry["cache"].map_rows(lambda x, axis: _split_rows(x[index], axis, program))
     return {**cut, "step": carry["step"]}
 
 
