@@ -62,3 +62,26 @@ def test_segments_and_dropped_rows_equal_one_segment(tiny_pair, layout, monkeypa
         np.testing.assert_array_equal(getattr(out, name), getattr(expected, name), err_msg=name)
     np.testing.assert_allclose(out.logprobs, expected.logprobs, atol=1e-5)
     np.testing.assert_allclose(out.policy_logprobs, expected.policy_logprobs, atol=1e-5)
+
+
+def test_segmented_calls_compile_one_program_per_segment_and_batch_size(tiny_pair, monkeypatch):
+    """Within one (prompt bucket, generation bucket), each decode program is one (cache length, rows) pair, whatever
+    the call's max_new_tokens, key or drops: a repeat compiles nothing, new calls only the pairs they meet first."""
+    _, model = tiny_pair("llama")
+    kw = {"n": 4, "top_p": 0.95, "stop_ids": tuple(range(5)), "buckets": SEGMENTS_OF_4}
+    seen = set()
+    decode = sampler._decode
+
+    def spy(program, state, carry, *args):
+        seen.add((carry["cache"].max_len, carry["row"].shape[0]))
+        return decode(program, state, carry, *args)
+
+    monkeypatch.setattr(sampler, "_decode", spy)
+    sampling.generate(model, PROMPTS, max_new_tokens=22, key=jax.random.key(2), **kw)
+    before, pairs = decode._cache_size(), len(seen)
+    sampling.generate(model, PROMPTS, max_new_tokens=22, key=jax.random.key(2), **kw)
+    assert decode._cache_size() == before  # a repeat compiles nothing
+    for seed in range(10):
+        sampling.generate(model, PROMPTS, max_new_tokens=17 + seed % 6, key=jax.random.key(seed), **kw)
+    assert len(seen) > pairs  # other keys stop other rows: other batch sizes
+    assert decode._cache_size() - before == len(seen) - pairs
