@@ -1,22 +1,24 @@
 """Learning, not just plumbing: every method raises held-out accuracy over its SFT start (slow: one SFT, then RL).
 
-The easy task is the easiest arith level (two steps on one-digit constants), the one the SFT start was trained on.
-Each method runs its miniature config (`configs/rl_tiny.py:METHOD`: 32 prompts x 8 responses per rollout, one Adam
-step at 3e-5 each) for ROLLOUTS rollouts on level 1 and is evaluated on PROBLEMS held-out level-1 problems x 8
-samples, before and after, with the same evaluation keys (so the comparison is paired).
+The easy task is the easiest arith level (two steps on one-digit constants), the one the SFT start was trained on;
+half of the SFT demonstrations stop one step short (`configs/sft_tiny.py`), so the start has a procedure to unlearn
+that carries over between prompts (issue 18). Each method runs its miniature config (`configs/rl_tiny.py:METHOD`: 32
+prompts x 8 responses per rollout, one Adam step at 1e-4 each) for ROLLOUTS rollouts on level 1 and is evaluated on
+PROBLEMS held-out level-1 problems x 8 samples, before and after, with the same evaluation keys (so the comparison is
+paired).
 
-The assertion is statistical, not a fixed margin: the run's own paired bootstrap over the problems
-(`gain/pass@1/low` in eval_rl.json, `nsa_jax.train.rl.heldout.paired_gains`) must put the 95% lower bound of the
-gain above zero. A fixed margin of 0.02 sat near one standard error of the gain (about 0.012 here), so it passed or
-failed by the luck of the draw; the bound scales with the evaluation's own noise. 256 problems were too few for it
-on an AMD EPYC, whose SFT start is stronger (0.36 against the Xeon's 0.27, so gains are smaller): NSR's lower bound
-fell to 0 there. Over 512 problems its gain after the 50 rollouts was +0.012 [+0.004, +0.021] on that machine.
+The assertion is statistical: the run's own paired bootstrap over the problems (`gain/pass@1/low` in eval_rl.json,
+`nsa_jax.train.rl.heldout.paired_gains`) must put the 95% lower bound of the gain above MARGIN, 0.03. Measured on an
+AMD EPYC (start 0.125; the same figures under --xla_cpu_max_isa=AVX2, whose SFT export is bit-identical there):
+GRPO +0.096 [+0.080, +0.112], LENS +0.096 [+0.081, +0.112], NSR +0.068 [+0.056, +0.081], NGRPO +0.092 [+0.077,
++0.107], RFT +0.105 [+0.090, +0.121]. On the earlier start (canonical demonstrations, lr 3e-5) the gains were one to
+three standard errors (NSR +0.012 [+0.004, +0.021] on that machine) and the bound had to stay at 0.
 
 Each run goes through the command line in a subprocess on one CPU device, exactly as a user runs the miniature (the
 suite's 8 fake devices would shard the tiny model 8 ways on 2 cores; every other XLA flag, such as
 --xla_cpu_max_isa=AVX2, is passed on). Seeds are fixed throughout (model init, SFT data, rollout prompts and
 sampling keys, evaluation keys), so on one platform the numbers repeat; across platforms and code changes the SFT
-start itself moves (measured 0.272 on an Intel Xeon, 0.375 on an AMD EPYC). Measured figures are in README.md.
+start itself moves. Measured figures are in README.md.
 """
 
 import json
@@ -30,12 +32,12 @@ from tests.train.helpers import xla_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The main job's four online methods and NGRPO. Dr.GRPO, PSR and W-REINFORCE share GRPO's and NSR's machinery (their
-# losses differ in the advantage only, each checked against its test vector); their 50-rollout gains were measured
-# once (README: +0.063, +0.071, +0.055, each interval above zero) and left out here to keep CI inside its time.
+# losses differ in the advantage only, each checked against its test vector) and are left out to keep CI inside its
+# time.
 METHODS = ["grpo", "lens", "nsr", "ngrpo", "rft"]
 ROLLOUTS = 50
 PROBLEMS = 512  # held-out level-1 problems (x 8 samples) before and after
-MARGIN = 0.0  # the 95% paired-bootstrap lower bound of the held-out pass@1 gain must lie above this
+MARGIN = 0.03  # the 95% paired-bootstrap lower bound of the held-out pass@1 gain must lie above this
 
 
 def _cli(config: str, *overrides: str) -> None:
@@ -48,7 +50,7 @@ def _cli(config: str, *overrides: str) -> None:
 
 @pytest.fixture(scope="module")
 def sft_start(tmp_path_factory) -> str:
-    """The miniature's SFT start (`configs/sft_tiny.py`, about 2 minutes on 2 idle cores); its export directory."""
+    """The miniature's SFT start (`configs/sft_tiny.py`, about 5 minutes on 2 idle cores); its export directory."""
     workdir = str(tmp_path_factory.mktemp("sft"))
     _cli("configs/sft_tiny.py", f"--config.workdir={workdir}", "--config.metrics.tensorboard=False")
     return os.path.join(workdir, "export")
