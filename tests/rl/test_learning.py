@@ -8,11 +8,13 @@ PROBLEMS held-out level-1 problems x 8 samples, before and after, with the same 
 paired).
 
 The assertion is statistical: the run's own paired bootstrap over the problems (`gain/pass@1/low` in eval_rl.json,
-`nsa_jax.train.rl.heldout.paired_gains`) must put the 95% lower bound of the gain above MARGIN, 0.03. Measured on an
+`nsa_jax.train.rl.heldout.paired_gains`) must put the 95% lower bound of the gain above MARGIN, 0. Measured on an
 AMD EPYC (start 0.125; the same figures under --xla_cpu_max_isa=AVX2, whose SFT export is bit-identical there):
 GRPO +0.096 [+0.080, +0.112], LENS +0.096 [+0.081, +0.112], NSR +0.068 [+0.056, +0.081], NGRPO +0.092 [+0.077,
-+0.107], RFT +0.105 [+0.090, +0.121]. On the earlier start (canonical demonstrations, lr 3e-5) the gains were one to
-three standard errors (NSR +0.012 [+0.004, +0.021] on that machine) and the bound had to stay at 0.
++0.107], RFT +0.105 [+0.090, +0.121]. The bound stays at 0 rather than rising with the gains: NSR's gain moves with
+the seed (+0.029 with training seed 1, lower bound about +0.017), and another machine's start is another draw. On
+the earlier start (canonical demonstrations, lr 3e-5) the gains were one to three standard errors (NSR +0.012
+[+0.004, +0.021] on that machine).
 
 Each run goes through the command line in a subprocess on one CPU device, exactly as a user runs the miniature (the
 suite's 8 fake devices would shard the tiny model 8 ways on 2 cores; every other XLA flag, such as
@@ -37,7 +39,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 METHODS = ["grpo", "lens", "nsr", "ngrpo", "rft"]
 ROLLOUTS = 50
 PROBLEMS = 512  # held-out level-1 problems (x 8 samples) before and after
-MARGIN = 0.03  # the 95% paired-bootstrap lower bound of the held-out pass@1 gain must lie above this
+MARGIN = 0.0  # the 95% paired-bootstrap lower bound of the held-out pass@1 gain must lie above this
 
 
 def _cli(config: str, *overrides: str) -> None:
