@@ -237,26 +237,11 @@ def _grouped_attention(
 ) -> jax.Array:
     """Softmax attention of grouped queries qg [B, T, KVH, G, Dh] over k, v [B, S, KVH, Dh] ([B, KVH, S, Dh] when
     `heads_major`) where allowed [B, T, S] (float32 scores and softmax); returns [B, T, KVH, G, Dh]."""
-    if heads_major and qg.shape[1] == 1:
-        return _decode_attention(qg, k, v, allowed)
     kv = "bksd" if heads_major else "bskd"
     scores = jnp.einsum(f"btkgd,{kv}->bkgts", qg, k, preferred_element_type=jnp.float32) / math.sqrt(qg.shape[-1])
     scores = jnp.where(allowed[:, None, None, :, :], scores, _MASK_VALUE)
     probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
     return jnp.einsum(f"bkgts,{kv}->btkgd", probs, v)
-
-
-def _decode_attention(qg: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array) -> jax.Array:
-    """`_grouped_attention` of one query position over the cache k, v [B, KVH, S, Dh], as products and sums rather
-    than matmuls: per (row, KV head) the matmuls are [G, Dh] x [Dh, S], thousands of tiny ones per step that a CPU
-    runs one at a time (the decode step of a 4-layer model at batch 256 spent most of its time in them), while the
-    elementwise form is one pass over the cache, the memory-bound work decoding is."""
-    q = qg[:, 0].astype(jnp.float32)  # [B, KVH, G, Dh]
-    scores = jnp.sum(q[:, :, :, None, :] * k[:, :, None, :, :], axis=-1) / math.sqrt(qg.shape[-1])  # [B, KVH, G, S]
-    scores = jnp.where(allowed[:, :, None, :], scores, _MASK_VALUE)  # allowed [B, 1, S]
-    probs = jax.nn.softmax(scores, axis=-1)
-    out = jnp.sum(probs[..., None] * v[:, :, None, :, :], axis=3)  # [B, KVH, G, Dh]
-    return out[:, None].astype(v.dtype)
 
 
 def _chunked_attention(
