@@ -38,11 +38,8 @@ class KVCache:
         return self.k[0].shape[2]
 
     def map_rows(self, fn) -> KVCache:
-        """The cache with `fn(x, axis)` applied to every per-row array (axis: its batch axis, 0 for all)."""
-        return KVCache(
-            k=tuple(fn(x, 0) for x in self.k), v=tuple(fn(x, 0) for x in self.v), valid=fn(self.valid, 0),
-            index=self.index,
-        )  # fmt: skip
+        """The cache with `fn` applied to every per-row array (each has its rows on axis 0)."""
+        return KVCache(k=tuple(map(fn, self.k)), v=tuple(map(fn, self.v)), valid=fn(self.valid), index=self.index)
 
 
 def positions_from_mask(attention_mask: jax.Array) -> jax.Array:

@@ -75,28 +75,29 @@ class _Program:
     batch_sharding: NamedSharding | None  # of a [B, ...] array; None when not under a mesh
 
 
-# The decode state between programs. Per-row arrays (axis 0, the cache's too) are split over the batch
+# The decode state between programs. Per-row arrays (rows on axis 0, the cache's too) are split over the batch
 # axes; "row" is each row's index in the whole output.
 _PER_ROW = ("row", "next_position", "done", "tokens", "mask", "logprobs", "policy_logprobs")
 _OUTPUT = ("tokens", "mask", "logprobs", "policy_logprobs", "done")
 _NO_ROW = np.iinfo(np.int32).max  # the row index of a padding row: out of range, so never written
 
 
-def _split_rows(x: jax.Array, axis: int, program: _Program) -> jax.Array:
-    """x re-sharded over the batch axes along `axis` when under a mesh with Auto axes (XLA propagates the rest);
-    x itself without a mesh or on Explicit axes, where the sharding is already part of x's type."""
+def _split_rows(x: jax.Array, program: _Program) -> jax.Array:
+    """x [R, ...] re-sharded over the batch axes along its rows when under a mesh with Auto axes (XLA propagates the
+    rest); x itself without a mesh or on Explicit axes, where the sharding is already part of x's type."""
     if program.batch_sharding is None or explicit_spec(x) is not None:
         return x
-    spec = P(*([None] * axis), *program.batch_sharding.spec[:1])
-    return jax.lax.with_sharding_constraint(x, NamedSharding(program.batch_sharding.mesh, spec))
+    return jax.lax.with_sharding_constraint(
+        x, NamedSharding(program.batch_sharding.mesh, P(*program.batch_sharding.spec[:1]))
+    )
 
 
-def _repeat_rows(x: jax.Array, n: int, axis: int, program: _Program) -> jax.Array:
-    """Each row n times in a row (group-major), split over the batch axes when under a mesh."""
+def _repeat_rows(x: jax.Array, n: int, program: _Program) -> jax.Array:
+    """Each row of x [B, ...] n times in a row (group-major), split over the batch axes when under a mesh."""
     spec = explicit_spec(x)
     if spec is not None:  # Explicit mesh: x is split over the batch axes already, and its copies are split alike
-        return jnp.repeat(x, n, axis=axis, out_sharding=spec) if n > 1 else x
-    return _split_rows(jnp.repeat(x, n, axis=axis) if n > 1 else x, axis, program)
+        return jnp.repeat(x, n, axis=0, out_sharding=spec) if n > 1 else x
+    return _split_rows(jnp.repeat(x, n, axis=0) if n > 1 else x, program)
 
 
 def _emit(program: _Program, carry: dict, logits: jax.Array, stop_ids, pad_id, key, params) -> dict:
@@ -140,13 +141,13 @@ def _prefill(program: _Program, cache_len: int, state: nnx.State, ids, mask, sto
     row_spec = None if spec is None else P(spec[0])
     cache = model.init_cache(batch, cache_len, like=ids)
     hidden, cache = model.forward(ids, positions_from_mask(mask), mask, cache)
-    logits = _repeat_rows(model.logits(hidden[:, -1]), program.n, 0, program)  # [B*n, V]
-    cache = cache.map_rows(lambda x, axis: _repeat_rows(x, program.n, axis, program))  # B*n rows
+    logits = _repeat_rows(model.logits(hidden[:, -1]), program.n, program)  # [B*n, V]
+    cache = cache.map_rows(lambda x: _repeat_rows(x, program.n, program))  # B*n rows
     carry = {
         "step": jnp.zeros((), jnp.int32),
         "cache": cache,
         "row": jnp.arange(rows, dtype=jnp.int32, out_sharding=row_spec),
-        "next_position": _repeat_rows(jnp.sum(mask, axis=1), program.n, 0, program),  # position of response token 0
+        "next_position": _repeat_rows(jnp.sum(mask, axis=1), program.n, program),  # position of response token 0
         "done": jnp.zeros((rows,), bool, out_sharding=row_spec),  # the row has emitted a stop token
         "tokens": jnp.full((rows, gen_len), pad_id, jnp.int32, out_sharding=row_spec),
         "mask": jnp.zeros((rows, gen_len), jnp.int32, out_sharding=row_spec),
@@ -154,7 +155,7 @@ def _prefill(program: _Program, cache_len: int, state: nnx.State, ids, mask, sto
         "policy_logprobs": jnp.zeros((rows, gen_len), jnp.float32, out_sharding=row_spec),
     }
     carry = _emit(program, carry, logits, stop_ids, pad_id, key, params)
-    return carry, _repeat_rows(ids, program.n, 0, program), _repeat_rows(mask, program.n, 0, program)
+    return carry, _repeat_rows(ids, program.n, program), _repeat_rows(mask, program.n, program)
 
 
 @functools.partial(jax.jit, static_argnames="program", donate_argnames="carry")
@@ -202,10 +203,10 @@ def _keep_rows(program: _Program, carry: dict, keep: jax.Array) -> dict:
     """The carry cut to rows `keep` [R'] (-1: a padding row, stopped and never written)."""
     pad = keep < 0
     index = jnp.maximum(keep, 0)
-    cut = {name: _split_rows(carry[name][index], 0, program) for name in _PER_ROW}
+    cut = {name: _split_rows(carry[name][index], program) for name in _PER_ROW}
     cut["done"] = cut["done"] | pad
     cut["row"] = jnp.where(pad, _NO_ROW, cut["row"])
-    cut["cache"] = carry["cache"].map_rows(lambda x, axis: _split_rows(x[index], axis, program))
+    cut["cache"] = carry["cache"].map_rows(lambda x: _split_rows(x[index], program))
     return {**cut, "step": carry["step"]}
 
 
