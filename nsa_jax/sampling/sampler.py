@@ -316,9 +316,11 @@ def generate(
     pad = jnp.asarray(pad_id, jnp.int32)
     params = SamplingParams.create(temperature if temperature > 0 else 1.0, top_k, top_p, min_p)
     prompt_len = ids.shape[1]
-    # Segments: (the response length a segment decodes to, its cache's slots beyond the prompt).
-    ends = [e for e in buckets.segment_ends(gen_len) if e < max_new_tokens]
-    segments = [(e, e) for e in ends] + [(max_new_tokens, buckets.segment_ends(gen_len)[len(ends)])]
+    # Segments: (the response length a segment decodes to, its cache's slots beyond the prompt); the last one decodes
+    # to max_new_tokens within the segment that holds it.
+    ends = buckets.segment_ends(gen_len)
+    last = next(i for i, e in enumerate(ends) if e >= max_new_tokens)
+    segments = [(e, e) for e in ends[:last]] + [(max_new_tokens, ends[last])]
     with jax.set_mesh(batch_sharding.mesh) if explicit else contextlib.nullcontext():
         carry, prompt_tokens, prompt_mask = _prefill(
             program, prompt_len + segments[0][1], state, device_ids, device_mask, stops, pad, key, params
