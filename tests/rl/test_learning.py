@@ -8,13 +8,17 @@ PROBLEMS held-out level-1 problems x 8 samples, before and after, with the same 
 paired).
 
 The assertion is statistical: the run's own paired bootstrap over the problems (`gain/pass@1/low` in eval_rl.json,
-`nsa_jax.train.rl.heldout.paired_gains`) must put the 95% lower bound of the gain above MARGIN, 0. Measured on an
-AMD EPYC (start 0.125; the same figures under --xla_cpu_max_isa=AVX2, whose SFT export is bit-identical there):
-GRPO +0.096 [+0.080, +0.112], LENS +0.096 [+0.081, +0.112], NSR +0.068 [+0.056, +0.081], NGRPO +0.092 [+0.077,
-+0.107], RFT +0.105 [+0.090, +0.121]. The bound stays at 0 rather than rising with the gains: NSR's gain moves with
-the seed (+0.029 with training seed 1, lower bound about +0.017), and another machine's start is another draw. On
-the earlier start (canonical demonstrations, lr 3e-5) the gains were one to three standard errors (NSR +0.012
-[+0.004, +0.021] on that machine).
+`nsa_jax.train.rl.heldout.paired_gains`) must put the 95% lower bound of the gain above MARGIN, 0. Measured on two
+machines (each its own SFT start; their figures in README.md):
+- an Intel Xeon with AVX-512 (start 0.174; under --xla_cpu_max_isa=AVX2 the SFT export is bit-identical and GRPO
+  gains the same): GRPO +0.120 [+0.106, +0.135], LENS +0.122 [+0.107, +0.137], NSR +0.084
+  [+0.070, +0.099], NGRPO +0.107 [+0.093, +0.122], RFT +0.117 [+0.102, +0.133];
+- an AMD EPYC (start 0.125; the same figures under --xla_cpu_max_isa=AVX2, whose SFT export is bit-identical
+  there): GRPO +0.096 [+0.080, +0.112], LENS +0.096 [+0.081, +0.112], NSR +0.068 [+0.056, +0.081], NGRPO +0.092
+  [+0.077, +0.107], RFT +0.105 [+0.090, +0.121].
+The bound stays at 0 rather than rising with the gains: NSR's gain moves with the seed (+0.029 with training seed 1
+on the AMD EPYC, lower bound about +0.017), and another machine's start is another draw. On the earlier start
+(canonical demonstrations, lr 3e-5) the gains were one to three standard errors (NSR +0.012 [+0.004, +0.021]).
 
 Each run goes through the command line in a subprocess on one CPU device, exactly as a user runs the miniature (the
 suite's 8 fake devices would shard the tiny model 8 ways on 2 cores; every other XLA flag, such as
