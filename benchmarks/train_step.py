@@ -5,6 +5,10 @@ clipping), jitted with explicit shardings and donated state. PyTorch: `transform
 same HF directory, the same GRPO loss written in torch (group-normalised advantages, clipped ratio, token-mean),
 `clip_grad_norm_` and `torch.optim.AdamW`, eager, `torch.set_num_threads(2)`.
 
+The step's FLOPs come from XLA's cost analysis of the compiled JAX step (both sides do the same maths), so the run
+also prints each side's achieved FLOP rate against a large jitted float32 matmul's on this machine
+(`benchmarks.sampling.matmul_rate`): the ceiling a compute-bound step can approach.
+
     python benchmarks/train_step.py [--batch 16 --group 4 --seq 128 --steps 10 --variant tiny]
 """
 
@@ -13,10 +17,12 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import sys
 import tempfile
 import time
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # for `benchmarks`
 
 import jax
 import ml_collections
@@ -24,6 +30,7 @@ import numpy as np
 import torch
 import transformers
 
+from benchmarks.sampling import matmul_rate
 from nsa_jax import losses, models, parallel
 from nsa_jax.train import init_state, jit_train_step, make_train_step, split_model, state_shardings
 from nsa_jax.train.core import make_optimizer
@@ -57,7 +64,8 @@ def jax_grpo_loss(model, batch, rng, *, group: int):
     return losses.grpo_loss(logp, batch["logp_old"], batch["rewards"], batch["mask"], group, agg="token-mean")
 
 
-def bench_jax(path: str, batch: dict[str, np.ndarray], group: int, steps: int) -> float:
+def bench_jax(path: str, batch: dict[str, np.ndarray], group: int, steps: int) -> tuple[float, float]:
+    """(seconds for `steps` steps, FLOPs of one step by XLA's cost analysis)."""
     mesh = parallel.make_mesh()
     model = models.from_pretrained(path)
     tx = make_optimizer(OPT, total_steps=steps + 2)
@@ -69,6 +77,8 @@ def bench_jax(path: str, batch: dict[str, np.ndarray], group: int, steps: int) -
     )
     state = jax.jit(functools.partial(init_state, tx=tx, seed=0), out_shardings=shardings)(params)
     device_batch = {k: jax.device_put(v, batch_shardings[k]) for k, v in batch.items()}
+    cost = step.lower(state, device_batch).compile().cost_analysis()
+    flops = float((cost[0] if isinstance(cost, list) else cost)["flops"])
     for _ in range(2):  # compile + warm up
         state, metrics = step(state, device_batch)
     jax.block_until_ready(metrics)
@@ -76,7 +86,7 @@ def bench_jax(path: str, batch: dict[str, np.ndarray], group: int, steps: int) -
     for _ in range(steps):
         state, metrics = step(state, device_batch)
     jax.block_until_ready(metrics)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, flops
 
 
 def torch_grpo_loss(logp, logp_old, rewards, mask, group: int, eps_clip: float = 0.2):
@@ -126,12 +136,17 @@ def main() -> None:
         path = str(models.tiny_model_dir(os.path.join(tmp, "model"), variant=args.variant))
         batch = make_batch(args.batch, args.seq, models.load_config(path).vocab_size)
         tokens = args.batch * args.seq * args.steps
-        jax_s = bench_jax(path, batch, args.group, args.steps)
+        jax_s, flops = bench_jax(path, batch, args.group, args.steps)
         torch_s = bench_torch(path, batch, args.group, args.steps)
+    peak = matmul_rate()
     print(f"model {args.variant}, batch {args.batch} x {args.seq} tokens, {args.steps} timed steps (after 2 warm-up)")
     print(f"jax   (jit)  : {tokens / jax_s:10.0f} tokens/s  ({jax_s / args.steps * 1e3:7.1f} ms/step)")
     print(f"torch (eager): {tokens / torch_s:10.0f} tokens/s  ({torch_s / args.steps * 1e3:7.1f} ms/step)")
     print(f"ratio jax/torch: {torch_s / jax_s:.2f}x")
+    for name, seconds in (("jax", jax_s), ("torch", torch_s)):
+        rate = flops * args.steps / seconds
+        print(f"{name:5s} achieved {rate / 1e9:6.1f} GFLOP/s = {rate / peak:4.0%} of the 2048^3 f32 matmul's")
+    print(f"step {flops / 1e9:.2f} GFLOP (XLA cost analysis); 2048^3 float32 matmul {peak / 1e9:.0f} GFLOP/s")
 
 
 if __name__ == "__main__":
