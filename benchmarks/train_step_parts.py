@@ -1,8 +1,9 @@
 """Where the JAX train step loses to PyTorch eager: the same parts timed on both sides, same model and batch, same run.
 
 Parts (the tiny model and `benchmarks/train_step.py`'s batch): the decoder's forward to the hidden states, the GRPO
-loss (forward, log-probs, loss), the loss's gradient, the hidden states' gradient without the loss, and one
-[2048, 128] x [128, 384] projection's gradient alone. JAX: each part jitted; PyTorch: eager, 2 threads. Each figure is
+loss (forward, log-probs, loss), the loss's gradient, the hidden states' gradient without the loss, and the
+three products of one [2048, 128] x [128, 384] projection (the MLP's gate/up at this batch): the forward x @ W, the
+input gradient dy @ W^T and the weight gradient x^T @ dy. JAX: each part jitted; PyTorch: eager, 2 threads. Each figure is
 the best of 3 rounds of `--steps` calls.
 
     python benchmarks/train_step_parts.py [--steps 10]
@@ -21,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import torch
 import transformers
 from flax import nnx
@@ -90,13 +92,18 @@ def main() -> None:
         return run
 
     x, w = jax.random.normal(jax.random.key(0), (2048, 128)), jax.random.normal(jax.random.key(1), (128, 384))
-    xt, wt = torch.randn(2048, 128, requires_grad=True), torch.randn(128, 384, requires_grad=True)
-    projection = jax.jit(jax.grad(lambda w, x: jnp.sum(jnp.tanh(x @ w)), argnums=(0, 1)))
+    dy = jax.random.normal(jax.random.key(2), (2048, 384))
+    xt, wt, dyt = (torch.from_numpy(np.array(a)) for a in (x, w, dy))
 
-    def torch_projection():
-        value = torch.tanh(xt @ wt).sum()
-        value.backward()
-        return value
+    def on_arrays(fn):  # the arrays as arguments: closed over, XLA would fold the product into a constant
+        compiled = jax.jit(fn)
+        return lambda: compiled(x, w, dy)
+
+    products = {
+        "x @ W": (on_arrays(lambda x, w, dy: x @ w), lambda: xt @ wt),
+        "dy @ W^T (input gradient)": (on_arrays(lambda x, w, dy: dy @ w.T), lambda: dyt @ wt.T),
+        "x^T @ dy (weight gradient)": (on_arrays(lambda x, w, dy: x.T @ dy), lambda: xt.T @ dyt),
+    }
 
     def on_params(fn):
         compiled = jax.jit(fn)
@@ -107,12 +114,11 @@ def main() -> None:
         ("GRPO loss (torch: grad-enabled)", on_params(jax_loss), torch_loss, 1),
         ("gradient of the GRPO loss", on_params(jax.grad(jax_loss)), torch_grad(torch_loss), 1),
         ("gradient of hidden.sum()", on_params(jax.grad(jax_hidden)), torch_grad(torch_hidden), 1),
-        ("one projection's gradient", lambda: projection(w, x), torch_projection, 5),
-    ]
+    ] + [(f"projection {name}", ours, theirs, 5) for name, (ours, theirs) in products.items()]
     print(f"tiny model, batch 16 x 128, best of 3 rounds of {args.steps} calls; ratio = torch ms / jax ms")
     for name, ours, theirs, scale in parts:
         jax_ms, torch_ms = best_ms(ours, args.steps * scale), best_ms(theirs, args.steps * scale)
-        print(f"{name:36s} jax {jax_ms:8.2f} ms   torch {torch_ms:8.2f} ms   ratio {torch_ms / jax_ms:.2f}x")
+        print(f"{name:40s} jax {jax_ms:8.2f} ms   torch {torch_ms:8.2f} ms   ratio {torch_ms / jax_ms:.2f}x")
 
 
 if __name__ == "__main__":
