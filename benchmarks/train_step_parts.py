@@ -1,9 +1,9 @@
 """Where the JAX train step loses to PyTorch eager: the same parts timed on both sides, same model and batch, same run.
 
 Parts (the tiny model and `benchmarks/train_step.py`'s batch): the decoder's forward to the hidden states, the GRPO
-loss (forward, log-probs, loss), the loss's gradient, the hidden states' gradient without the loss, and the
-three products of one [2048, 128] x [128, 384] projection (the MLP's gate/up at this batch): the forward x @ W, the
-input gradient dy @ W^T and the weight gradient x^T @ dy. JAX: each part jitted; PyTorch: eager, 2 threads. Each figure is
+loss (forward, log-probs, loss), the loss's gradient, the hidden states' gradient without the loss, and the three
+products of one [2048, 128] x [128, 384] projection (the MLP's gate/up at this batch): the forward x @ W, the input
+gradient dy @ W^T and the weight gradient x^T @ dy. JAX: each part jitted; PyTorch: eager, 2 threads. Each figure is
 the best of 3 rounds of `--steps` calls.
 
     python benchmarks/train_step_parts.py [--steps 10]
@@ -15,7 +15,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # for `benchmarks`
@@ -27,22 +26,16 @@ import torch
 import transformers
 from flax import nnx
 
+from benchmarks.sampling import timed
 from benchmarks.train_step import jax_grpo_loss, make_batch, torch_grpo_loss
 from nsa_jax import models
 
 
 def best_ms(fn, steps: int) -> float:
     """Best mean milliseconds per call over 3 rounds of `steps` calls, after 2 warm-up calls (compilation)."""
-    jax.block_until_ready(fn())
-    jax.block_until_ready(fn())
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        for _ in range(steps):
-            out = fn()
-        jax.block_until_ready(out)
-        best = min(best, (time.perf_counter() - start) / steps)
-    return best * 1e3
+    for _ in range(2):
+        jax.block_until_ready(fn())
+    return timed(lambda: jax.block_until_ready([fn() for _ in range(steps)]), 3) / steps * 1e3
 
 
 def main() -> None:
