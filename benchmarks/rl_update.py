@@ -1,13 +1,20 @@
-"""Seconds per RL update (`RLUpdate.round` run by the engine: the logp_old pass, then the train step) with and
-without dropping the rollout's all-padding columns, same model, same rollout, same run.
+"""Seconds per RL update (`RLUpdate.round` run by the engine: the logp_old pass unless the step makes it, then the
+train step) with and without two of issue 17's levers, same model, same rollout, same run.
 
-A rollout is laid out at the full budget width, `max_prompt_len + max_new_tokens` (prompts left-padded, responses
+Lever 1, the token band. A rollout is laid out at the full budget width, `max_prompt_len + max_new_tokens` (prompts left-padded, responses
 right-padded), but a batch's tokens usually fill a narrower band: shorter prompts than the budget, responses that
 stop early. `RLUpdate.prepare` cuts the batch to that band (rounded to one of at most 8 widths); the peer here is the
 same update on the full width (the behaviour before the cut). The default shape is the miniature's level-1 rollout:
 32 prompts x 8 responses, budgets 56 + 64, prompts of 30-43 tokens, responses of 20-40.
 
-    python benchmarks/rl_update.py [--prompts 32 --group 8 --prompt-budget 56 --new-budget 64 --repeats 5]
+Lever 2, logp_old from the step (`rl.logp_old = "auto"`): a rollout that is one optimiser step (the miniature's)
+needs no separate scoring pass, since the step's own log-probs, gradient stopped, are `logp_old` exactly. The peer
+is the same update with the pass (`rl.logp_old = "score"`, the behaviour before).
+
+Rounds alternate between the three variants; read the best times (on a shared VM the same compiled step has been
+seen to take 1.4 s in one round and 2.2 s in the next).
+
+    python benchmarks/rl_update.py [--prompts 32 --group 8 --prompt-budget 56 --new-budget 64 --repeats 7]
 """
 
 from __future__ import annotations
@@ -54,8 +61,9 @@ def make_rollout(args: argparse.Namespace, vocab: int, seed: int = 0) -> Rollout
     )
 
 
-def config(args: argparse.Namespace) -> ml_collections.ConfigDict:
+def config(args: argparse.Namespace, logp_old: str = "auto") -> ml_collections.ConfigDict:
     c = rl_defaults(base.get_config())
+    c.rl.logp_old = logp_old
     c.rl.prompts_per_rollout, c.rl.group_size = args.prompts, args.group
     c.rl.max_prompt_len, c.rl.max_new_tokens = args.prompt_budget, args.new_budget
     c.batch_size = args.prompts * args.group
@@ -63,25 +71,36 @@ def config(args: argparse.Namespace) -> ml_collections.ConfigDict:
     return method(c, args.method)
 
 
-def seconds_per_update(args: argparse.Namespace, full_width: bool) -> float:
-    model = models.init_model(VARIANTS["tiny"], seed=0)
-    cfg = config(args)
-    engine = make_engine(cfg, model, parallel.make_mesh(), total_steps=args.repeats + 2)
-    update = RLUpdate(cfg, engine)
-    batch = make_rollout(args, model.config.vocab_size).batch()
-    cut = rl_update.token_band
-    if full_width:
-        rl_update.token_band = lambda b: b
-    try:
-        engine.run_round(update.round(batch, engine, seed=0))  # compile
-        start = time.perf_counter()
-        for i in range(args.repeats):
-            metrics = engine.run_round(update.round(batch, engine, seed=i + 1))
-        elapsed = (time.perf_counter() - start) / args.repeats
-    finally:
-        rl_update.token_band = cut
-    print(f"  {'full width' if full_width else 'token band'}: {metrics['update_width']:.0f} columns, {elapsed:.2f} s")
-    return elapsed
+class Variant:
+    """One way of running the update: its own engine (so the programs compile once each) on the same rollout."""
+
+    def __init__(self, args: argparse.Namespace, full_width: bool, logp_old: str):
+        self.name = f"{'full width' if full_width else 'token band'}, logp_old {logp_old!r}"
+        self.full_width = full_width
+        model = models.init_model(VARIANTS["tiny"], seed=0)
+        cfg = config(args, logp_old)
+        self.engine = make_engine(cfg, model, parallel.make_mesh(), total_steps=args.repeats + 2)
+        self.update = RLUpdate(cfg, self.engine)
+        self.batch = make_rollout(args, model.config.vocab_size).batch()
+        self.seconds: list[float] = []  # whole updates
+        self.prepare: list[float] = []  # of which the band cut and the scoring passes (`RLUpdate.round`)
+        self.width = self.run(seed=0)  # compile
+
+    def run(self, seed: int) -> float:
+        """One update: records its wall time, returns its width in columns."""
+        cut = rl_update.token_band
+        if self.full_width:
+            rl_update.token_band = lambda b: b
+        try:
+            start = time.perf_counter()
+            round_ = self.update.round(self.batch, self.engine, seed=seed)
+            prepared = time.perf_counter()
+            metrics = self.engine.run_round(round_)
+            self.seconds.append(time.perf_counter() - start)
+            self.prepare.append(prepared - start)
+        finally:
+            rl_update.token_band = cut
+        return metrics["update_width"]
 
 
 def add_rollout_args(parser: argparse.ArgumentParser, repeats: int) -> None:
@@ -100,12 +119,25 @@ def add_rollout_args(parser: argparse.ArgumentParser, repeats: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_rollout_args(parser, repeats=5)
+    add_rollout_args(parser, repeats=7)
     args = parser.parse_args()
     print(f"{args.method}, {args.prompts} x {args.group} rows, budget {args.prompt_budget} + {args.new_budget}:")
-    full = seconds_per_update(args, full_width=True)
-    band = seconds_per_update(args, full_width=False)
-    print(f"speed-up of the token band over the full width: {full / band:.2f}x")
+    full, band, step = (Variant(args, *v) for v in ((True, "score"), (False, "score"), (False, "auto")))
+    for i in range(args.repeats):  # alternating, so a change in the machine's load falls on all three alike
+        for variant in (full, band, step):
+            variant.run(seed=i + 1)
+    for v in (full, band, step):
+        print(
+            f"  {v.name}: {v.width:.0f} columns, best {min(v.seconds):.2f} s, median {np.median(v.seconds):.2f} s "
+            f"(of which before the step: best {min(v.prepare):.2f} s, median {np.median(v.prepare):.2f} s)"
+        )
+
+    def ratio(a: Variant, b: Variant) -> str:
+        return f"{min(a.seconds) / min(b.seconds):.2f}x best, {np.median(a.seconds) / np.median(b.seconds):.2f}x median"
+
+    print(f"token band over the full width (both with the scoring pass): {ratio(full, band)}")
+    print(f"logp_old from the step over the scoring pass (both on the band): {ratio(band, step)}")
+    print(f"both levers over neither: {ratio(full, step)}")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,9 @@ def rl_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.rl.group_size = 8  # G: responses sampled per prompt (GRPO/LENS groups)
     c.rl.train_difficulties = ()  # levels the training prompts are drawn from, equally; () = data.difficulty
     c.rl.ppo_epochs = 1  # passes over each rollout (PPO, arXiv 1707.06347); logp_old is fixed at the first
+    # "auto": when a rollout is one optimiser step, logp_old is the step's own log-probs (gradient stopped; exact, one
+    # forward fewer); otherwise a scoring pass. "score": always the scoring pass.
+    c.rl.logp_old = "auto"
     c.rl.max_prompt_len = 64  # prompts are left-padded to this many tokens (longer: error)
     c.rl.max_new_tokens = 64  # response budget; cut responses stay in the batch with reward from the verifier
     c.rl.temperature = 1.0  # sampling temperature of rollouts

@@ -21,6 +21,7 @@ from rl_helpers import Learner, grpo_advantages, learner_params, rl_config, synt
 
 from nsa_jax import models
 from nsa_jax.rollouts import mismatch_stats
+from nsa_jax.train.rl import RLUpdate, logp_old_from_step
 from tests.train.helpers import TINY, single_device_mesh
 
 RTOL, ATOL = 2e-4, 1e-6
@@ -123,13 +124,34 @@ def test_reference_kl_is_zero_at_the_start_and_matches_k3_after_one_update():
     assert _tree_rel_diff(pg, want) > 0.05, "the KL gradient is large enough for this check to see it"
 
 
-def test_tis_scales_each_token_gradient_by_the_capped_mismatch_ratio_and_keeps_the_loss():
+def test_logp_old_comes_from_the_step_only_when_a_rollout_is_one_optimiser_step():
+    one = rl_config("grpo", rows=8)  # 8 responses, batch_size 8, one PPO epoch
+    assert logp_old_from_step(one)
+    for change in ({"rl.logp_old": "score"}, {"rl.ppo_epochs": 2}, {"batch_size": 4}):
+        config = rl_config("grpo", rows=8)
+        with config.unlocked():
+            config.update_from_flattened_dict(change)
+        assert not logp_old_from_step(config), change
+    bad = rl_config("grpo", rows=8)
+    bad.rl.logp_old = "sampler"
+    with pytest.raises(ValueError, match="rl.logp_old"):
+        logp_old_from_step(bad)
+
+
+# "auto": the one-step rollout leaves logp_old to the step; "score": the separate pass. Both must give the hand
+# gradient and the same mismatch statistics.
+@pytest.mark.parametrize("mode", ["auto", "score"])
+def test_tis_scales_each_token_gradient_by_the_capped_mismatch_ratio_and_keeps_the_loss(mode, monkeypatch):
     cap = 2.0
     rewards = [0, 1, 0, 0, 1, 1, 0, 1]
     rollout = synthetic_rollout(rewards, seed=3)
     config = rl_config("grpo", rows=8)
     config.rl.tis_cap = cap
+    config.rl.logp_old = mode
     learner = _learner(config)
+    passes = []
+    score = RLUpdate.score
+    monkeypatch.setattr(RLUpdate, "score", lambda self, *a: passes.append(1) or score(self, *a))
     adv = grpo_advantages(rewards, 4)
     mask = rollout.loss_mask
     on = mask > 0
@@ -153,7 +175,9 @@ def test_tis_scales_each_token_gradient_by_the_capped_mismatch_ratio_and_keeps_t
     w = np.minimum(np.exp(delta), cap) * mask
     assert (np.exp(delta[on]) > cap).any() and (np.exp(delta[on]) < 1).any()
 
+    passes.clear()
     _, grad, metrics = _sgd_gradient(learner, off)
+    assert len(passes) == (mode == "score"), "the scoring pass runs only when asked for"
     want = _reference(theta1, rollout, adv, w=w)[0]
     _assert_tree_close(grad, want)
     assert _tree_rel_diff(plain, want) > 0.05, "the weights change the gradient"

@@ -11,12 +11,13 @@ from nsa_jax.train.rl.trainer import (
     train,
     train_and_report,
 )
-from nsa_jax.train.rl.update import RLUpdate, make_engine, steps_per_rollout
+from nsa_jax.train.rl.update import RLUpdate, logp_old_from_step, make_engine, steps_per_rollout
 
 __all__ = [
     "RLRun",
     "RLUpdate",
     "check_rewards",
+    "logp_old_from_step",
     "make_engine",
     "make_policy_loss_fn",
     "make_task",

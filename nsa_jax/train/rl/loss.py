@@ -30,6 +30,19 @@ def tis_scaled(logp: jax.Array, logp_old: jax.Array, sampler_logp: jax.Array, ca
     return w * logp + (1.0 - w) * jax.lax.stop_gradient(logp)
 
 
+def mismatch_metrics(logp_old: jax.Array, sampler_logp: jax.Array, mask: jax.Array) -> dict[str, Any]:
+    """`rollouts.mismatch_stats` inside the step: mean, max and min of `exp(logp_old - sampler_logp)` over the
+    tokens of `mask`. The step combines micro-batches by name: the mean is a `LossTerm` (exact), the max and min
+    are taken over the micro-batches whose loss counts tokens (each is -inf / +inf on a micro-batch without any)."""
+    on = mask > 0
+    ratio = jnp.exp(jnp.clip(logp_old - sampler_logp, -20.0, 20.0))
+    return {
+        "mismatch_ratio_mean": losses.LossTerm(jnp.sum(jnp.where(on, ratio, 0.0)), jnp.sum(on).astype(jnp.float32)),
+        "mismatch_ratio_max": jnp.max(jnp.where(on, ratio, -jnp.inf)),
+        "mismatch_ratio_min": jnp.min(jnp.where(on, ratio, jnp.inf)),
+    }
+
+
 def make_policy_loss_fn(
     name: str,
     knobs: Mapping[str, Any],
@@ -50,6 +63,11 @@ def make_policy_loss_fn(
     (per token or per row), and they reach the loss through sharding, micro-batching and the token-band cut.
     `max_len` is the `L_max` of "seq-mean-token-sum-norm" aggregation when the knobs do not set it: pass the
     response budget, because the batch width is not a constant (the update drops padding columns).
+
+    A batch without `logp_old` (`RLUpdate` leaves it out when a rollout is one optimiser step): the step's own
+    log-probs stand in for it, gradient stopped, which is exact there (the scoring pass would score the very
+    parameters the step differentiates) and saves that pass's forward. The sampler/trainer mismatch statistics
+    (`mismatch_ratio_*`) are then computed here from the batch's `sampler_logp`, over the loss mask's tokens.
     """
     loss = losses.get_policy_loss(name)
     extra = dict(knobs)
@@ -62,13 +80,19 @@ def make_policy_loss_fn(
         del rng  # the policy losses are deterministic given the rollout
         mask = batch["loss_mask"]
         logp = sequence_logprobs(model, batch, chunk_size=chunk_size) * mask  # [B, T]
+        step_metrics = {}
+        if "logp_old" not in batch:  # a static fact of the traced step: the batch's keys are its layout
+            logp_old = jax.lax.stop_gradient(logp)
+            step_metrics = mismatch_metrics(logp_old, batch["sampler_logp"], mask)
+        else:
+            logp_old = batch["logp_old"]
         if tis_cap > 0:
-            logp = tis_scaled(logp, batch["logp_old"], batch["sampler_logp"], tis_cap)
+            logp = tis_scaled(logp, logp_old, batch["sampler_logp"], tis_cap)
         kwargs = {**extra, **{name: batch[key] for name, key in (batch_kwargs or {}).items()}}
         if beta_kl > 0:
             kwargs["logp_ref"] = batch["logp_ref"]
-        term, metrics = loss(logp, batch["logp_old"], batch["rewards"], mask, group_size, **kwargs)
-        return term, {"policy_loss": term, **metrics}
+        term, metrics = loss(logp, logp_old, batch["rewards"], mask, group_size, **kwargs)
+        return term, {"policy_loss": term, **metrics, **step_metrics}
 
     return loss_fn
 

@@ -4,9 +4,14 @@
 1. cuts the batch to the band of columns that hold tokens (prompts are left-padded and responses right-padded to
    fixed budgets; the band is rounded to one of at most 8 widths, so the step compiles at most 8 times);
 2. one no-grad scoring pass of the current policy: `logp_old` (so the first step's PPO ratio is exactly 1) and,
-   with a reference model, `logp_ref` (`core.scoring`);
+   with a reference model, `logp_ref` (`core.scoring`). When the rollout is a single optimiser step (one PPO
+   epoch, one mini-batch: the miniature's setting) and `rl.logp_old` is "auto", the `logp_old` pass is skipped:
+   the batch goes without it and the loss uses the step's own log-probs, gradient stopped (`logp_old_from_step`,
+   `make_policy_loss_fn`). That is exact, not an approximation: the pass would score the very parameters the step
+   differentiates. It saves one forward of the rollout (TRL's GRPO does the same at one iteration per generation);
 3. the sampler/trainer mismatch statistics of `exp(logp_old - sampler_logp)` on response tokens (a sampler that
-   computes different numbers than the trainer makes on-policy RL silently off-policy);
+   computes different numbers than the trainer makes on-policy RL silently off-policy); with the pass skipped the
+   step reports them from its own forward;
 4. optionally drops homogeneous groups (DAPO dynamic sampling, arXiv 2503.14476; off by default because LENS
    learns from all-wrong groups): their tokens leave the loss mask, so they enter no sum or token count;
 5. `ppo_epochs` passes over the rollout, each cut into mini-batches of whole groups (`config.batch_size` rows, one
@@ -39,6 +44,15 @@ def steps_per_rollout(config: ml_collections.ConfigDict) -> int:
     return config.rl.ppo_epochs * (rows // config.batch_size)
 
 
+def logp_old_from_step(config: ml_collections.ConfigDict) -> bool:
+    """Whether the train step's own log-probs (gradient stopped) stand in for `logp_old`: `rl.logp_old` "auto" and
+    one optimiser step per rollout. "score" always runs the scoring pass (to compare, or to check the identity)."""
+    mode = config.rl.logp_old
+    if mode not in ("auto", "score"):
+        raise ValueError(f"rl.logp_old must be 'auto' or 'score', got {mode!r}")
+    return mode == "auto" and steps_per_rollout(config) == 1
+
+
 def make_engine(
     config: ml_collections.ConfigDict,
     model: nnx.Module,
@@ -69,6 +83,7 @@ class RLUpdate:
 
     def __init__(self, config: ml_collections.ConfigDict, engine: Engine):
         self.config = config
+        self.score_old = not logp_old_from_step(config)
         self.ref_params = engine.initial_params() if config.rl.beta_kl > 0 else None
 
     def score(self, engine: Engine, params: Any, batch: Batch) -> np.ndarray:
@@ -83,14 +98,17 @@ class RLUpdate:
         )
 
     def prepare(self, batch: Batch, engine: Engine) -> tuple[Batch, dict[str, float]]:
-        """The full update batch (band cut, `logp_old`, `logp_ref`, the filter applied) and its statistics."""
+        """The full update batch (band cut, `logp_old` unless the step makes it, `logp_ref`, the filter applied) and
+        its statistics."""
         batch = token_band(batch)
         stats = {"update_width": float(batch.tokens["input_ids"].shape[1])}
-        batch = batch.with_tokens(logp_old=self.score(engine, engine.state.params, batch))
+        if self.score_old:
+            batch = batch.with_tokens(logp_old=self.score(engine, engine.state.params, batch))
+            tokens = batch.tokens
+            stats.update(mismatch_stats(tokens["logp_old"], tokens["sampler_logp"], tokens["loss_mask"]))
         if self.ref_params is not None:
             batch = batch.with_tokens(logp_ref=self.score(engine, self.ref_params, batch))
         tokens = batch.tokens
-        stats.update(mismatch_stats(tokens["logp_old"], tokens["sampler_logp"], tokens["loss_mask"]))
         if self.config.rl.filter_homogeneous:
             drop = homogeneous_groups(batch.rows["rewards"], batch.group_size)
             batch = batch.with_tokens(loss_mask=tokens["loss_mask"] * ~drop[:, None])
