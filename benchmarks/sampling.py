@@ -1,6 +1,6 @@
 """Generation speed of `nsa_jax.sampling.generate` against transformers' PyTorch `generate`, same model and settings.
 
-    python benchmarks/sampling.py [--batch 16 64 256] [--new-tokens 128] [--repeats 5] [--stop-ids K]
+    python benchmarks/sampling.py [--batch 16 64 256] [--new-tokens 128] [--repeats 5] [--stop-ids K] [--group G]
 
 Both sides get the same random Llama weights (float32), the same prompts, temperature-1 sampling with no
 truncation, and exactly `--new-tokens` tokens per row (no EOS for either: HF gets `min_new_tokens`); with
@@ -11,9 +11,16 @@ stop) per second of wall time, prefill of the short prompt included. nsa_jax run
 (in segments of `Buckets.cache_block` tokens, the cache grown to the filled length between segments and finished
 rows dropped), and in one segment over the whole allocated cache, as it did before.
 
+`--group G` samples G responses for each of batch/G prompts, as RL rollouts do: nsa_jax with `n=G` (each prompt's KV
+stored once per group), transformers with `num_return_sequences=G` (it expands each prompt G times). The second
+nsa_jax run is then the same rows without the shared prompt: the prompts repeated G times with `n=1`, a copy of the
+prompt's KV per row, as it decoded before (the earlier code prefilled each prompt once and then copied its cache;
+this peer prefills every copy, at these shapes about 1% of its time).
+
 The roofline printed for each batch is the floor of one decode step, the larger of its memory and compute floors:
     t_step >= max(bytes read / memory bandwidth, FLOPs / matmul rate)
     bytes read = parameter bytes + KV-cache bytes = params + 2 (k and v) * layers * batch * context * kv_heads * head_dim * 4
+    (with --group G the prompt's part of the context counts once per group: batch / G rows)
     FLOPs = 2 * batch * (matmul parameters) + 4 * layers * batch * heads * head_dim * context
 with the context averaged over the run (prompt + half the new tokens), the work any decoder must do. The bandwidth is
 measured here with a large numpy copy and the matmul rate with a large jitted float32 matmul, so both are this
@@ -96,6 +103,7 @@ def main() -> None:
     parser.add_argument(
         "--stop-ids", type=int, default=0, help="rows stop at any of token ids 1..K (0: exactly --new-tokens each)"
     )
+    parser.add_argument("--group", type=int, default=1, help="responses per prompt (batch / G prompts)")
     parser.add_argument("--torch-threads", type=int, default=os.cpu_count() or 1, help="default: XLA's, the cores")
     args = parser.parse_args()
 
@@ -108,7 +116,8 @@ def main() -> None:
     new = args.new_tokens
     print(
         f"llama: {cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, vocab {cfg.vocab_size}, "
-        f"{param_bytes / 1e6:.2f} MB float32 params; prompt {args.prompt_len}, {new} new tokens, temperature 1; "
+        f"{param_bytes / 1e6:.2f} MB float32 params; prompt {args.prompt_len}, {new} new tokens, temperature 1, "
+        f"{args.group} per prompt; "
         f"{os.cpu_count()} cores, torch threads {args.torch_threads}; jax {jax.__version__}, torch {torch.__version__}, transformers "
         f"{transformers.__version__}; measured copy bandwidth {bandwidth / 1e9:.1f} GB/s, "
         f"float32 matmul {flop_rate / 1e9:.0f} GFLOP/s"
@@ -116,17 +125,20 @@ def main() -> None:
     stops = list(range(1, args.stop_ids + 1))  # token 0 is the pad
     counts = {}  # generated tokens of the last call of each side
     rng = np.random.default_rng(0)
+    group = args.group
     for batch in args.batch:
-        prompts = rng.integers(stops[-1] + 1 if stops else 1, cfg.vocab_size, size=(batch, args.prompt_len))
+        if batch % group:
+            raise SystemExit(f"--batch {batch} is not a multiple of --group {group}")
+        prompts = rng.integers(stops[-1] + 1 if stops else 1, cfg.vocab_size, size=(batch // group, args.prompt_len))
         prompts = prompts.astype(np.int32)
 
-        def ours(prompts=prompts, buckets=None, name="ours"):
+        def ours(prompts=prompts, buckets=None, name="ours", n=group):
             buckets = buckets or sampling.Buckets()
             out = sampling.generate(
-                model, prompts, max_new_tokens=new, key=jax.random.key(0), stop_ids=stops, buckets=buckets
+                model, prompts, n=n, max_new_tokens=new, key=jax.random.key(0), stop_ids=stops, buckets=buckets
             )
             counts[name] = int(np.asarray(out.lengths).sum())
-            assert stops or counts[name] == prompts.shape[0] * new
+            assert stops or counts[name] == prompts.shape[0] * n * new
 
         def theirs(prompts=prompts, tokens=new):
             with torch.no_grad():
@@ -137,6 +149,7 @@ def main() -> None:
                     temperature=1.0,
                     top_k=0,
                     top_p=1.0,
+                    num_return_sequences=group,
                     max_new_tokens=tokens,
                     min_new_tokens=0 if stops else tokens,
                     eos_token_id=stops or None,
@@ -146,28 +159,33 @@ def main() -> None:
             ended = np.cumsum(np.isin(response, stops), axis=1) - np.isin(response, stops)  # stops before this one
             counts["theirs"] = int((ended == 0).sum())
 
-        one_segment = functools.partial(ours, buckets=sampling.Buckets(cache_block=1 << 30), name="one")
+        if group > 1:  # the peer: the same rows with a copy of the prompt in each
+            peer, peer_name = functools.partial(ours, prompts=np.repeat(prompts, group, 0), name="peer", n=1), "copies"
+        else:  # the peer: one segment over the whole cache
+            peer = functools.partial(ours, buckets=sampling.Buckets(cache_block=1 << 30), name="peer")
+            peer_name = "one segment"
         start = time.perf_counter()
         ours()
         first = time.perf_counter() - start
-        one_segment()
+        peer()
         # Alternating rounds, so both see the same machine; the ratio is the median of the rounds' ratios.
-        rounds = np.array([[timed(ours, 1), timed(one_segment, 1)] for _ in range(args.repeats)])
-        ours_s, one_s = rounds.min(axis=0)
-        segments_ratio = float(np.median(rounds[:, 1] / rounds[:, 0]))
+        rounds = np.array([[timed(ours, 1), timed(peer, 1)] for _ in range(args.repeats)])
+        ours_s, peer_s = rounds.min(axis=0)
+        peer_ratio = float(np.median(rounds[:, 1] / rounds[:, 0]))
         theirs(tokens=8)  # warm-up
         theirs_s = timed(theirs, max(1, args.repeats - 1))
-        ours_tps, one_tps, theirs_tps = counts["ours"] / ours_s, counts["one"] / one_s, counts["theirs"] / theirs_s
+        ours_tps, peer_tps, theirs_tps = counts["ours"] / ours_s, counts["peer"] / peer_s, counts["theirs"] / theirs_s
 
         kv_row = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim * 4  # bytes per row per slot
         context = args.prompt_len + new / 2
-        bytes_s = (param_bytes + kv_row * batch * context) / bandwidth
+        kv_slots = batch // group * args.prompt_len + batch * new / 2  # the prompt's slots once per group
+        bytes_s = (param_bytes + kv_row * kv_slots) / bandwidth
         attention_flops = 4 * cfg.num_hidden_layers * cfg.num_attention_heads * cfg.head_dim * context
         flops_s = batch * (2 * matmul_params + attention_flops) / flop_rate
         floor_s = max(bytes_s, flops_s)
         line = (
             f"batch {batch:3d}: nsa_jax {ours_tps:9.0f} tok/s ({ours_s / new * 1e3:.3f} ms/step, compile "
-            f"{first - ours_s:.1f} s; one segment {one_tps:.0f} tok/s, {segments_ratio:.2f}x) | transformers "
+            f"{first - ours_s:.1f} s; {peer_name} {peer_tps:.0f} tok/s, {peer_ratio:.2f}x) | transformers "
             f"{theirs_tps:8.0f} tok/s | ratio {ours_tps / theirs_tps:.2f}x"
         )
         if not stops:  # every row generates `new` tokens: the per-step roofline applies

@@ -6,13 +6,14 @@ from nsa_jax.models.heads import ScalarHead, from_pretrained_head, last_token_sc
 from nsa_jax.models.hf_io import CheckpointError, from_pretrained, load_config, save_pretrained
 from nsa_jax.models.tiny import tiny_model_dir
 from nsa_jax.models.tokenizer import check_same_vocabulary, encode_rows, load_tokenizer
-from nsa_jax.models.transformer import KVCache, Transformer, init_model, positions_from_mask
+from nsa_jax.models.transformer import KVCache, PrefixKV, Transformer, init_model, positions_from_mask
 
 __all__ = [
     "SUPPORTED_MODEL_TYPES",
     "CheckpointError",
     "KVCache",
     "ModelConfig",
+    "PrefixKV",
     "ScalarHead",
     "Transformer",
     "UnsupportedModelError",

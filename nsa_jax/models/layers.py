@@ -231,6 +231,44 @@ class Attention(nnx.Module):
             out = _grouped_attention(qg, k, v, allowed, heads_major)
         return dense(out.reshape(b, t, h * dh), wo)
 
+    def attend_after_prefix(
+        self,
+        q: jax.Array,
+        prefix: tuple[jax.Array, jax.Array, jax.Array],
+        k: jax.Array,
+        v: jax.Array,
+        allowed: jax.Array,
+    ) -> jax.Array:
+        """q [R, T, H, Dh] of R = B*n rows, where rows q*n .. q*n+n-1 continue prompt q, over that prompt's shared
+        prefix (k, v [B, KVH, P, Dh] heads-major, valid [B, P]) and then their own slots k, v [R, KVH, S, Dh]
+        where allowed [R, T, S]; returns [R, T, d]. One softmax over both (the same attention as over a cache
+        holding a copy of the prompt in every row), but each prompt's keys and values are read once for its n
+        rows: its n*H/KVH queries per KV head are one matmul."""
+        r, t, h, dh = q.shape
+        pk, pv, p_valid = prefix
+        b, kvh, p = pk.shape[0], pk.shape[1], pk.shape[2]
+        n = r // b
+        spec, k_spec = explicit_spec(q), explicit_spec(k)
+        # Explicit mesh: rows are split over the batch axes in whole groups, like their prompts (group-major), so
+        # moving between the row and the (prompt, sample) views keeps every array where it is.
+        typed = lambda x: None if spec is None else jax.typeof(x).sharding.spec
+        grouped = None if spec is None else PartitionSpec(*spec[:2], k_spec[1], None, None)
+        qg = q.reshape(r, t, kvh, h // kvh, dh, out_sharding=grouped)
+        by_prompt = None if spec is None else PartitionSpec(spec[0], None, *grouped[1:])
+        qp = qg.reshape(b, n, t, kvh, h // kvh, dh, out_sharding=by_prompt)
+        scale = math.sqrt(dh)  # divided by, as in _grouped_attention, so both round alike
+        shared = jnp.einsum("bntkgd,bksd->bnkgts", qp, pk, preferred_element_type=jnp.float32) / scale
+        shared = jnp.where(p_valid[:, None, None, None, None, :], shared, _MASK_VALUE)  # [B, n, KVH, G, T, P]
+        own = jnp.einsum("rtkgd,rksd->rkgts", qg, k, preferred_element_type=jnp.float32) / scale
+        own = jnp.where(allowed[:, None, None, :, :], own, _MASK_VALUE)  # [R, KVH, G, T, S]
+        scores = jnp.concatenate([shared.reshape(own.shape[:-1] + (p,), out_sharding=typed(own)), own], axis=-1)
+        probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
+        to_prefix = probs[..., :p].reshape(shared.shape, out_sharding=typed(shared))
+        out = jnp.einsum("bnkgts,bksd->bntkgd", to_prefix, pv).reshape(qg.shape, out_sharding=grouped)
+        out = out + jnp.einsum("rkgts,rksd->rtkgd", probs[..., p:], v)
+        wo = self.o_proj[...].reshape(h * dh, -1).astype(self.cfg.dtype)
+        return dense(out.reshape(r, t, h * dh), wo)
+
 
 def _grouped_attention(
     qg: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array, heads_major: bool = False

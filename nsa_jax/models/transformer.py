@@ -22,24 +22,65 @@ from nsa_jax.models.layers import MLP, Attention, RMSNorm, embed, explicit_spec,
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
+class PrefixKV:
+    """A prompt's keys and values stored once for the `n` rows that continue it (a group's samples): k[i], v[i]
+    [B, KVH, P, Dh], valid [B, P], beside a cache of B*n rows in which rows q*n .. q*n+n-1 continue prompt q.
+    Every query of those rows attends to every valid prefix slot (the prompt precedes the row's own slots)."""
+
+    k: tuple[jax.Array, ...]
+    v: tuple[jax.Array, ...]
+    valid: jax.Array
+
+    @property
+    def length(self) -> int:
+        return self.k[0].shape[2]
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
 class KVCache:
     """Keys and values for `S` slots, one array per layer: k[i], v[i] [B, KVH, S, Dh]; valid [B, S]; index [] next
     slot. One array per layer lets a decode step update each in place and read it whole (a row of a stacked
     [L, ...] buffer is copied out first), and the KV heads before the slots make them the batch dimensions of the
-    attention matmuls, so the cache is read as it lies, without a transpose."""
+    attention matmuls, so the cache is read as it lies, without a transpose.
+
+    prefix: None, or a `PrefixKV` shared by groups of rows: each row then attends to its prompt's prefix slots and
+    then to its own S slots (the sampler keeps a prompt's KV once per group instead of once per sample)."""
 
     k: tuple[jax.Array, ...]
     v: tuple[jax.Array, ...]
     valid: jax.Array
     index: jax.Array
+    prefix: PrefixKV | None = None
 
     @property
     def max_len(self) -> int:
+        """The rows' own slots (without a shared prefix)."""
         return self.k[0].shape[2]
 
+    @property
+    def span(self) -> int:
+        """Slots a row attends over: its own and its shared prefix's."""
+        return self.max_len + (0 if self.prefix is None else self.prefix.length)
+
     def map_rows(self, fn) -> KVCache:
-        """The cache with `fn` applied to every per-row array (each has its rows on axis 0)."""
-        return KVCache(k=tuple(map(fn, self.k)), v=tuple(map(fn, self.v)), valid=fn(self.valid), index=self.index)
+        """The cache with `fn` applied to every per-row array (each has its rows on axis 0); a shared prefix is per
+        prompt, not per row, and is kept as it is."""
+        return dataclasses.replace(self, k=tuple(map(fn, self.k)), v=tuple(map(fn, self.v)), valid=fn(self.valid))
+
+    def without_prefix(self, prompt: jax.Array) -> KVCache:
+        """The same cache with the shared prefix copied into each row (row r continues prompt `prompt[r]`): a plain
+        cache whose slots are the prefix's followed by the row's own, for rows no longer in whole groups."""
+        if self.prefix is None:
+            return self
+        head = self.prefix  # gathered once for the rows asked for: the copy the shared prefix saved until now
+        join = lambda shared, own: jnp.concatenate([shared[prompt], own], axis=2)
+        return KVCache(
+            k=tuple(map(join, head.k, self.k)),
+            v=tuple(map(join, head.v, self.v)),
+            valid=jnp.concatenate([head.valid[prompt], self.valid], axis=1),
+            index=self.index + head.length,
+        )
 
 
 def positions_from_mask(attention_mask: jax.Array) -> jax.Array:
@@ -54,10 +95,10 @@ class DecoderLayer(nnx.Module):
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, "embed", cfg, rngs=rngs)
         self.mlp = MLP(cfg, rngs=rngs)
 
-    def __call__(self, x, positions, inv_freq, allowed, kv=None, attention=("dense", 0)):
+    def __call__(self, x, positions, inv_freq, allowed, kv=None, attention=("dense", 0), prefix=None):
         """One block. kv is None, or (k_cache, v_cache, index): this block's [B, KVH, S, Dh] buffers and the first
-        slot to write; `attention` is (implementation, chunk), see `Attention.attend`. Returns (x, updated
-        (k_cache, v_cache) or None)."""
+        slot to write; `attention` is (implementation, chunk), see `Attention.attend`; prefix is None or this
+        block's shared prefix (k, v, valid) of a `PrefixKV`. Returns (x, updated (k_cache, v_cache) or None)."""
         q, k, v = self.self_attn.project_qkv(self.input_layernorm(x), positions, inv_freq)
         heads_major = kv is not None
         if heads_major:
@@ -65,7 +106,10 @@ class DecoderLayer(nnx.Module):
             k_cache = jax.lax.dynamic_update_slice(k_cache, _heads_major(k, k_cache), (0, 0, index, 0))
             v_cache = jax.lax.dynamic_update_slice(v_cache, _heads_major(v, v_cache), (0, 0, index, 0))
             k, v, kv = k_cache, v_cache, (k_cache, v_cache)
-        x = x + self.self_attn.attend(q, k, v, allowed, *attention, heads_major=heads_major)
+        if prefix is not None:
+            x = x + self.self_attn.attend_after_prefix(q, prefix, k, v, allowed)
+        else:
+            x = x + self.self_attn.attend(q, k, v, allowed, *attention, heads_major=heads_major)
         x = x + self.mlp(self.post_attention_layernorm(x))
         return x, kv
 
@@ -182,8 +226,9 @@ class Transformer(nnx.Module):
         allowed = (slot[None, :] <= query_slot[:, None])[None] & valid[:, None, :]  # [B, T, S]
         ks, vs = list(cache.k), list(cache.v)
         for i, layer in enumerate(self.layers):
-            x, (ks[i], vs[i]) = layer(x, positions, inv_freq, allowed, (ks[i], vs[i], index), attention)
-        cache = KVCache(k=tuple(ks), v=tuple(vs), valid=valid, index=index + t)
+            shared = None if cache.prefix is None else (cache.prefix.k[i], cache.prefix.v[i], cache.prefix.valid)
+            x, (ks[i], vs[i]) = layer(x, positions, inv_freq, allowed, (ks[i], vs[i], index), attention, shared)
+        cache = dataclasses.replace(cache, k=tuple(ks), v=tuple(vs), valid=valid, index=index + t)
         return self.norm(x), cache
 
 

@@ -4,10 +4,12 @@ The model is split once per call (`nnx.split`): the graph definition is a static
 the parameters are ordinary inputs and keep whatever sharding they carry. Every shape is static: the prompt is
 left-padded to its length bucket and the output buffers have the generation bucket's length. Decoding runs in
 segments (`Buckets.segment_ends`): the KV cache holds the prompt and the slots up to the current segment's end, so
-each step attends over the filled part of the cache instead of all of it, and is grown between segments. Between
-segments the host reads which rows have stopped; when the live rows fit in half the batch, the finished rows are
-written to the output and dropped, so the long tail of a few long responses decodes as a small batch. Inside a
-segment the number of steps actually run (up to its end, or fewer when every row has stopped) is a traced scalar.
+each step attends over the filled part of the cache instead of all of it, and is grown between segments. With n
+samples per prompt the prompt's keys and values are stored once per group (`models.PrefixKV`) and each sample's
+own slots beside them; every step reads a prompt's KV once for its n rows instead of n copies (once rows are
+dropped, the kept ones take copies of their prompts'). Between segments the host reads which rows have stopped;
+when the live rows fit in half the batch, the finished rows are written to the output and dropped, so the long
+tail of a few long responses decodes as a small batch. Inside a segment the number of steps actually run (up to its end, or fewer when every row has stopped) is a traced scalar.
 A run therefore compiles one prefill and one decode program per (prompt bucket, segment, batch size, sampling
 switches) and no more; a generation bucket up to `Buckets.cache_block` (64) tokens is a single segment.
 
@@ -30,7 +32,7 @@ from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from nsa_jax import parallel
-from nsa_jax.models import KVCache, Transformer, positions_from_mask
+from nsa_jax.models import PrefixKV, Transformer, positions_from_mask
 from nsa_jax.models.layers import explicit_spec
 from nsa_jax.parallel import BATCH_AXES
 from nsa_jax.sampling.buckets import Buckets, left_pad
@@ -128,21 +130,26 @@ def _emit(program: _Program, carry: dict, logits: jax.Array, stop_ids, pad_id, k
     return out
 
 
-@functools.partial(jax.jit, static_argnames=("program", "cache_len"))
-def _prefill(program: _Program, cache_len: int, state: nnx.State, ids, mask, stop_ids, pad_id, key, params):
-    """Prefills each prompt once into a cache of `cache_len` slots, copies its cache and last logits to its n
-    samples and samples response token 0. Returns (decode state, prompt ids and mask repeated per sample)."""
+@functools.partial(jax.jit, static_argnames=("program", "slots"))
+def _prefill(program: _Program, slots: int, state: nnx.State, ids, mask, stop_ids, pad_id, key, params):
+    """Prefills each prompt once, copies its last logits to its n samples and samples response token 0. With n > 1
+    the prompt's KV is kept once, as the cache's shared prefix, beside `slots` empty slots per sample; with n = 1
+    the prompt and the slots are one cache. Returns (decode state, prompt ids and mask repeated per sample)."""
     model: Transformer = nnx.merge(program.graphdef, state)
-    batch = ids.shape[0]
+    batch, prompt_len = ids.shape
     rows, gen_len = batch * program.n, program.gen_len
     # On a mesh with Explicit axes every per-row array is created split over the batch axes, like ids, since an
     # update must match the sharding of the buffer it writes into (and a loop carry keeps its type). None elsewhere.
     spec = explicit_spec(ids)
     row_spec = None if spec is None else P(spec[0])
-    cache = model.init_cache(batch, cache_len, like=ids)
+    row_ids = _repeat_rows(ids, program.n, program)
+    shared = program.n > 1
+    cache = model.init_cache(batch, prompt_len + (0 if shared else slots), like=ids)
     hidden, cache = model.forward(ids, positions_from_mask(mask), mask, cache)
     logits = _repeat_rows(model.logits(hidden[:, -1]), program.n, program)  # [B*n, V]
-    cache = cache.map_rows(lambda x: _repeat_rows(x, program.n, program))  # B*n rows
+    if shared:
+        prefix = PrefixKV(k=cache.k, v=cache.v, valid=cache.valid)
+        cache = dataclasses.replace(model.init_cache(rows, slots, like=row_ids), prefix=prefix)
     carry = {
         "step": jnp.zeros((), jnp.int32),
         "cache": cache,
@@ -155,7 +162,7 @@ def _prefill(program: _Program, cache_len: int, state: nnx.State, ids, mask, sto
         "policy_logprobs": jnp.zeros((rows, gen_len), jnp.float32, out_sharding=row_spec),
     }
     carry = _emit(program, carry, logits, stop_ids, pad_id, key, params)
-    return carry, _repeat_rows(ids, program.n, program), _repeat_rows(mask, program.n, program)
+    return carry, row_ids, _repeat_rows(mask, program.n, program)
 
 
 @functools.partial(jax.jit, static_argnames="program", donate_argnames="carry")
@@ -177,17 +184,18 @@ def _decode(program: _Program, state: nnx.State, carry: dict, stop_ids, pad_id, 
     return jax.lax.while_loop(keep_going, decode_step, carry)
 
 
-@functools.partial(jax.jit, static_argnames="cache_len")
-def _grow(carry: dict, cache_len: int) -> dict:
-    """The carry with its KV cache extended to `cache_len` slots (the new ones empty and not valid)."""
+@functools.partial(jax.jit, static_argnames="span")
+def _grow(carry: dict, span: int) -> dict:
+    """The carry with its KV cache extended to `span` slots in all (the rows' own new slots empty and not valid;
+    a shared prefix stays as it is)."""
     cache = carry["cache"]
-    extra = cache_len - cache.max_len
+    extra = span - cache.span
     kv = ((0, 0), (0, 0), (0, extra), (0, 0))
-    grown = KVCache(
+    grown = dataclasses.replace(
+        cache,
         k=tuple(jnp.pad(x, kv) for x in cache.k),
         v=tuple(jnp.pad(x, kv) for x in cache.v),
         valid=jnp.pad(cache.valid, ((0, 0), (0, extra))),
-        index=cache.index,
     )
     return {**carry, "cache": grown}
 
@@ -200,13 +208,16 @@ def _write_rows(out: dict, carry: dict) -> dict:
 
 @functools.partial(jax.jit, static_argnames="program")
 def _keep_rows(program: _Program, carry: dict, keep: jax.Array) -> dict:
-    """The carry cut to rows `keep` [R'] (-1: a padding row, stopped and never written)."""
+    """The carry cut to rows `keep` [R'] (-1: a padding row, stopped and never written). A shared prompt prefix is
+    copied into the kept rows, which no longer come in whole groups. Only a carry never cut has one, and there
+    carry row i continues prompt i // n."""
     pad = keep < 0
     index = jnp.maximum(keep, 0)
     cut = {name: _split_rows(carry[name][index], program) for name in _PER_ROW}
     cut["done"] = cut["done"] | pad
     cut["row"] = jnp.where(pad, _NO_ROW, cut["row"])
-    cut["cache"] = carry["cache"].map_rows(lambda x: _split_rows(x[index], program))
+    cache = carry["cache"].map_rows(lambda x: x[index]).without_prefix(index // program.n)
+    cut["cache"] = cache.map_rows(lambda x: _split_rows(x, program))
     return {**cut, "step": carry["step"]}
 
 
@@ -323,11 +334,11 @@ def generate(
     segments = [(e, e) for e in ends[:last]] + [(max_new_tokens, ends[last])]
     with jax.set_mesh(batch_sharding.mesh) if explicit else contextlib.nullcontext():
         carry, prompt_tokens, prompt_mask = _prefill(
-            program, prompt_len + segments[0][1], state, device_ids, device_mask, stops, pad, key, params
+            program, segments[0][1], state, device_ids, device_mask, stops, pad, key, params
         )
         out = None  # the output buffers, once rows have been dropped from the carry
         for i, (end, slots) in enumerate(segments):
-            if carry["cache"].max_len < prompt_len + slots:
+            if carry["cache"].span < prompt_len + slots:
                 carry = _grow(carry, prompt_len + slots)
             carry = _decode(program, state, carry, stops, pad, jnp.asarray(end, jnp.int32), key, params)
             if i + 1 == len(segments):
