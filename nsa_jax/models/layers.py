@@ -238,36 +238,66 @@ class Attention(nnx.Module):
         k: jax.Array,
         v: jax.Array,
         allowed: jax.Array,
+        impl: str = "dense",
+        chunk: int = 0,
+        *,
+        heads_major: bool = True,
     ) -> jax.Array:
         """q [R, T, H, Dh] of R = B*n rows, where rows q*n .. q*n+n-1 continue prompt q, over that prompt's shared
-        prefix (k, v [B, KVH, P, Dh] heads-major, valid [B, P]) and then their own slots k, v [R, KVH, S, Dh]
-        where allowed [R, T, S]; returns [R, T, d]. One softmax over both (the same attention as over a cache
-        holding a copy of the prompt in every row), but each prompt's keys and values are read once for its n
-        rows: its n*H/KVH queries per KV head are one matmul."""
+        prefix (k, v [B, KVH, P, Dh] heads-major, valid [B, P]) and then their own keys k, v [R, KVH, S, Dh]
+        ([R, S, KVH, Dh] without `heads_major`) where allowed [R, T, S]; returns [R, T, d]. One softmax over both,
+        the attention over a sequence holding a copy of the prompt in every row, but each prompt's keys and values
+        are read once for its n rows (its n*H/KVH queries per KV head are one matmul). Decoding reads the sampler's
+        shared prompt cache this way; the training forward (`Transformer.hidden_states_after_prompt`) its prompts'
+        keys. `impl` "chunked" takes the queries in blocks of `chunk`, as `attend` does."""
         r, t, h, dh = q.shape
-        pk, pv, p_valid = prefix
-        b, kvh, p = pk.shape[0], pk.shape[1], pk.shape[2]
-        n = r // b
         spec, k_spec = explicit_spec(q), explicit_spec(k)
-        # Explicit mesh: rows are split over the batch axes in whole groups, like their prompts (group-major), so
-        # moving between the row and the (prompt, sample) views keeps every array where it is.
-        typed = lambda x: None if spec is None else jax.typeof(x).sharding.spec
-        grouped = None if spec is None else PartitionSpec(*spec[:2], k_spec[1], None, None)
-        qg = q.reshape(r, t, kvh, h // kvh, dh, out_sharding=grouped)
-        by_prompt = None if spec is None else PartitionSpec(spec[0], None, *grouped[1:])
-        qp = qg.reshape(b, n, t, kvh, h // kvh, dh, out_sharding=by_prompt)
-        scale = math.sqrt(dh)  # divided by, as in _grouped_attention, so both round alike
-        shared = jnp.einsum("bntkgd,bksd->bnkgts", qp, pk, preferred_element_type=jnp.float32) / scale
-        shared = jnp.where(p_valid[:, None, None, None, None, :], shared, _MASK_VALUE)  # [B, n, KVH, G, T, P]
-        own = jnp.einsum("rtkgd,rksd->rkgts", qg, k, preferred_element_type=jnp.float32) / scale
-        own = jnp.where(allowed[:, None, None, :, :], own, _MASK_VALUE)  # [R, KVH, G, T, S]
-        scores = jnp.concatenate([shared.reshape(own.shape[:-1] + (p,), out_sharding=typed(own)), own], axis=-1)
-        probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-        to_prefix = probs[..., :p].reshape(shared.shape, out_sharding=typed(shared))
-        out = jnp.einsum("bnkgts,bksd->bntkgd", to_prefix, pv).reshape(qg.shape, out_sharding=grouped)
-        out = out + jnp.einsum("rkgts,rksd->rtkgd", probs[..., p:], v)
+        # Explicit mesh: the query groups follow the KV heads' sharding, as in `attend`.
+        grouped = None if spec is None else PartitionSpec(*spec[:2], k_spec[1 if heads_major else 2], None, None)
+        qg = q.reshape(r, t, prefix[0].shape[1], h // prefix[0].shape[1], dh, out_sharding=grouped)
+        attention = lambda q_block, allowed_block: _prefixed_attention(
+            q_block, *prefix, k, v, allowed_block, heads_major
+        )
+        if impl == "chunked" and 0 < chunk < t and spec is None:
+            out = _in_query_blocks(attention, qg, allowed, chunk)
+        else:
+            out = attention(qg, allowed)
         wo = self.o_proj[...].reshape(h * dh, -1).astype(self.cfg.dtype)
         return dense(out.reshape(r, t, h * dh), wo)
+
+
+def _prefixed_attention(
+    qg: jax.Array,
+    pk: jax.Array,
+    pv: jax.Array,
+    p_valid: jax.Array,
+    k: jax.Array,
+    v: jax.Array,
+    allowed: jax.Array,
+    heads_major: bool = True,
+) -> jax.Array:
+    """Grouped queries qg [R, T, KVH, G, Dh] (R = B*n rows, group-major) over their prompt's prefix pk, pv
+    [B, KVH, P, Dh] where p_valid [B, P], then over their own k, v [R, KVH, S, Dh] ([R, S, KVH, Dh] without
+    `heads_major`) where allowed [R, T, S]; one float32 softmax over the P + S keys. Returns [R, T, KVH, G, Dh]."""
+    r, t, kvh, g, dh = qg.shape
+    b, p = pk.shape[0], pk.shape[2]
+    spec = explicit_spec(qg)
+    # Explicit mesh: rows are split over the batch axes in whole groups, like their prompts (group-major), so
+    # moving between the row and the (prompt, sample) views keeps every array where it is.
+    typed = lambda x: None if spec is None else jax.typeof(x).sharding.spec
+    by_prompt = None if spec is None else PartitionSpec(spec[0], None, *spec[1:])
+    qp = qg.reshape(b, r // b, t, kvh, g, dh, out_sharding=by_prompt)
+    kv = "rksd" if heads_major else "rskd"
+    scale = math.sqrt(dh)  # divided by, as in _grouped_attention, so both round alike
+    shared = jnp.einsum("bntkgd,bksd->bnkgts", qp, pk, preferred_element_type=jnp.float32) / scale
+    shared = jnp.where(p_valid[:, None, None, None, None, :], shared, _MASK_VALUE)  # [B, n, KVH, G, T, P]
+    own = jnp.einsum(f"rtkgd,{kv}->rkgts", qg, k, preferred_element_type=jnp.float32) / scale
+    own = jnp.where(allowed[:, None, None, :, :], own, _MASK_VALUE)  # [R, KVH, G, T, S]
+    scores = jnp.concatenate([shared.reshape(own.shape[:-1] + (p,), out_sharding=typed(own)), own], axis=-1)
+    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
+    to_prefix = probs[..., :p].reshape(shared.shape, out_sharding=typed(shared))
+    out = jnp.einsum("bnkgts,bksd->bntkgd", to_prefix, pv).reshape(qg.shape, out_sharding=typed(qg))
+    return out + jnp.einsum(f"rkgts,{kv}->rtkgd", probs[..., p:], v)
 
 
 def _grouped_attention(
@@ -285,17 +315,23 @@ def _grouped_attention(
 def _chunked_attention(
     qg: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array, chunk: int, heads_major: bool = False
 ) -> jax.Array:
-    """`_grouped_attention` one block of `chunk` queries at a time (the last block padded with masked queries),
-    each block rematerialised in the backward pass."""
+    """`_grouped_attention` one block of `chunk` queries at a time, each block rematerialised in the backward pass."""
+    return _in_query_blocks(lambda q, a: _grouped_attention(q, k, v, a, heads_major), qg, allowed, chunk)
+
+
+def _in_query_blocks(attention, qg: jax.Array, allowed: jax.Array, chunk: int) -> jax.Array:
+    """`attention(q_block, allowed_block)` over blocks of `chunk` queries of qg [B, T, ...] with allowed [B, T, S]
+    (the last block padded with masked queries), each block rematerialised in the backward pass (`jax.checkpoint`),
+    so the gradient holds one block's scores at a time; returns the blocks' outputs joined, [B, T, ...]."""
     b, t = qg.shape[:2]
     n = -(-t // chunk)
     pad = n * chunk - t
-    qg = jnp.pad(qg, ((0, 0), (0, pad)) + ((0, 0),) * 3)
+    qg = jnp.pad(qg, ((0, 0), (0, pad)) + ((0, 0),) * (qg.ndim - 2))
     allowed = jnp.pad(allowed, ((0, 0), (0, pad), (0, 0)))
-    blocks = jnp.moveaxis(qg.reshape(b, n, chunk, *qg.shape[2:]), 1, 0)  # [n, B, chunk, KVH, G, Dh]
+    blocks = jnp.moveaxis(qg.reshape(b, n, chunk, *qg.shape[2:]), 1, 0)  # [n, B, chunk, ...]
     masks = jnp.moveaxis(allowed.reshape(b, n, chunk, -1), 1, 0)  # [n, B, chunk, S]
-    block = jax.checkpoint(lambda xs: _grouped_attention(xs[0], k, v, xs[1], heads_major))
-    out = jax.lax.map(block, (blocks, masks))  # [n, B, chunk, KVH, G, Dh]
+    block = jax.checkpoint(lambda xs: attention(*xs))
+    out = jax.lax.map(block, (blocks, masks))  # [n, B, chunk, ...]
     return jnp.moveaxis(out, 0, 1).reshape(b, n * chunk, *out.shape[3:])[:, :t]
 
 

@@ -113,6 +113,21 @@ class DecoderLayer(nnx.Module):
         x = x + self.mlp(self.post_attention_layernorm(x))
         return x, kv
 
+    def after_prompt(self, xp, xr, pos_p, pos_r, inv_freq, allowed_p, allowed_r, p_valid, attention=("dense", 0)):
+        """One cache-free block over prompts xp [B, P, d] and their continuations xr [B*n, T, d] (rows q*n ..
+        q*n+n-1 continue prompt q): the prompts attend among themselves where allowed_p [B, P, P], each
+        continuation to its prompt's valid keys (p_valid [B, P]) and to its own where allowed_r [B*n, T, T]. The
+        same block as over the n rows `prompt + continuation`, with each prompt's part computed once. Returns
+        (xp, xr)."""
+        qp, kp, vp = self.self_attn.project_qkv(self.input_layernorm(xp), pos_p, inv_freq)
+        qr, kr, vr = self.self_attn.project_qkv(self.input_layernorm(xr), pos_r, inv_freq)
+        xp = xp + self.self_attn.attend(qp, kp, vp, allowed_p, *attention)
+        prefix = (jnp.swapaxes(kp, 1, 2), jnp.swapaxes(vp, 1, 2), p_valid)
+        xr = xr + self.self_attn.attend_after_prefix(qr, prefix, kr, vr, allowed_r, *attention, heads_major=False)
+        xp = xp + self.mlp(self.post_attention_layernorm(xp))
+        xr = xr + self.mlp(self.post_attention_layernorm(xr))
+        return xp, xr
+
 
 def _heads_major(x: jax.Array, like: jax.Array) -> jax.Array:
     """New keys or values [B, T, KVH, Dh] as [B, KVH, T, Dh] in the cache's dtype (and its sharding on an Explicit
@@ -129,6 +144,15 @@ def _block_fn(attention: tuple[str, int]):
 
     def block(layer: DecoderLayer, x, positions, inv_freq, allowed) -> jax.Array:
         return layer(x, positions, inv_freq, allowed, attention=attention)[0]
+
+    return block
+
+
+def _block_after_prompt_fn(attention: tuple[str, int]):
+    """`DecoderLayer.after_prompt` as a function of the module with the attention bound, for `nnx.remat`."""
+
+    def block(layer: DecoderLayer, *args) -> tuple[jax.Array, jax.Array]:
+        return layer.after_prompt(*args, attention=attention)
 
     return block
 
@@ -155,6 +179,43 @@ class Transformer(nnx.Module):
             attention_mask = jnp.ones(input_ids.shape, jnp.int32)
         hidden, _ = self.forward(input_ids, positions_from_mask(attention_mask), attention_mask)
         return hidden
+
+    def hidden_states_after_prompt(
+        self,
+        prompt_ids: jax.Array,
+        prompt_mask: jax.Array,
+        input_ids: jax.Array,
+        attention_mask: jax.Array,
+    ) -> tuple[jax.Array, jax.Array]:
+        """The hidden states of B*n rows that share prompts, with each prompt computed once.
+
+        prompt_ids, prompt_mask [B, P]: one row per prompt; input_ids, attention_mask [B*n, T]: the continuations,
+        rows q*n .. q*n+n-1 continuing prompt q (group-major). Returns the final (normed) hidden states of the
+        prompts [B, P, d] and of the continuations [B*n, T, d]: those of `hidden_states` on the B*n rows
+        `concat(prompt q, continuation)`, within float tolerance. The prompt's tokens pass each layer once
+        instead of n times; the gradient with respect to them sums over the n continuations.
+        """
+        cfg = self.config
+        b, r = prompt_ids.shape[0], input_ids.shape[0]
+        if r % b:
+            raise ValueError(f"{r} continuation rows do not split into groups over {b} prompts")
+        inv_freq = rope_inv_freq(cfg)
+        table = self.embed_tokens[...]
+        xp, xr = (embed(table, ids).astype(cfg.dtype) for ids in (prompt_ids, input_ids))
+        pos_p = positions_from_mask(prompt_mask)
+        # A continuation token's position counts its prompt's tokens first (pads in either part are never keys).
+        pos_r = jnp.repeat(jnp.sum(prompt_mask.astype(jnp.int32), axis=1), r // b)[:, None]
+        pos_r = pos_r + positions_from_mask(attention_mask)
+        p_valid, r_valid = prompt_mask.astype(bool), attention_mask.astype(bool)
+        causal = lambda n: jnp.tril(jnp.ones((n, n), bool))[None]
+        allowed_p = causal(prompt_ids.shape[1]) & p_valid[:, None, :]
+        allowed_r = causal(input_ids.shape[1]) & r_valid[:, None, :]
+        block = _block_after_prompt_fn((cfg.attention, cfg.attention_chunk))
+        if cfg.remat != "none":
+            block = nnx.remat(block, policy=REMAT_POLICIES[cfg.remat])
+        for layer in self.layers:
+            xp, xr = block(layer, xp, xr, pos_p, pos_r, inv_freq, allowed_p, allowed_r, p_valid)
+        return self.norm(xp), self.norm(xr)
 
     def unembedding(self) -> jax.Array:
         """The output projection [d, V] (the transposed embedding when tied)."""

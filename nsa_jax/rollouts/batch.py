@@ -147,3 +147,27 @@ def token_band(batch: Batch) -> Batch:
     """`batch` cut to the band of columns that hold tokens (`used_columns`, at most 8 widths per full width)."""
     mask = batch.tokens["attention_mask"]
     return batch.cut(used_columns(mask, width_quantum(mask.shape[1])))
+
+
+def prompt_apart(batch: Batch, prompt_width: int) -> Batch | None:
+    """The batch with each group's prompt set apart, for a forward that computes it once per group.
+
+    The first `prompt_width` columns (a rollout's left-padded prompts) become the per-row arrays `prompt_ids` and
+    `prompt_mask` `[B, P]`, cut to the columns any prompt uses; the per-token arrays keep the rest (the responses,
+    `T - prompt_width` columns) cut to their token band. Column 0 of the per-token arrays is then the first
+    response token, predicted from the prompt's last column. Each part has at most 8 widths. None when the layout
+    does not allow it: groups of one, a prompt that differs within its group, or loss tokens among the prompt's
+    columns.
+    """
+    tokens, g = batch.tokens, batch.group_size
+    width = tokens["input_ids"].shape[1]
+    if g < 2 or not 0 < prompt_width < width or tokens["loss_mask"][:, :prompt_width].any():
+        return None
+    ids, mask = tokens["input_ids"][:, :prompt_width], tokens["attention_mask"][:, :prompt_width]
+    for x in (ids, mask):
+        grouped = x.reshape(-1, g, prompt_width)
+        if (grouped != grouped[:, :1]).any():
+            return None
+    used = used_columns(mask, width_quantum(prompt_width))
+    rest = token_band(batch.cut(slice(prompt_width, width)))
+    return rest.with_rows(prompt_ids=ids[:, used], prompt_mask=mask[:, used])

@@ -1,8 +1,10 @@
 """Shared pieces of the RL tests: a tiny random model, synthetic rollouts, an RL config on one device."""
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from flax import nnx
 
 from configs import base
 from configs.rl_presets import rl_defaults
@@ -51,6 +53,45 @@ def synthetic_rollout(rewards, group_size: int = 4, seed: int = 0) -> Rollout:
         responses=[""] * b,
         group_size=group_size,
     )
+
+
+def grouped_prompt_rollout(rewards, group_size: int = 4, prompt_budget: int = 6, seed: int = 0) -> Rollout:
+    """A rollout laid out as `rollouts.collect` does: each group's prompt (1..prompt_budget tokens, left-padded to
+    prompt_budget columns) repeated for its G responses (1..RESPONSE tokens, right-padded)."""
+    rewards = np.asarray(rewards, np.float32)
+    b, q = len(rewards), len(rewards) // group_size
+    rng = np.random.default_rng(seed)
+    prompt_len = np.repeat(rng.integers(1, prompt_budget + 1, q), group_size)
+    prompt = (np.arange(prompt_budget)[None] >= prompt_budget - prompt_len[:, None]).astype(np.int32)
+    prompt_ids = np.repeat(rng.integers(1, TINY.vocab_size, (q, prompt_budget)), group_size, 0) * prompt
+    resp = (np.arange(RESPONSE)[None] < rng.integers(1, RESPONSE + 1, b)[:, None]).astype(np.int32)
+    resp_ids = rng.integers(1, TINY.vocab_size, (b, RESPONSE)) * resp
+    return Rollout(
+        input_ids=np.concatenate([prompt_ids, resp_ids], 1).astype(np.int32),
+        attention_mask=np.concatenate([prompt, resp], 1),
+        loss_mask=np.concatenate([np.zeros_like(prompt), resp], 1).astype(np.float32),
+        sampler_logp=np.zeros((b, prompt_budget + RESPONSE), np.float32),
+        rewards=rewards,
+        difficulty=np.ones(b, np.int32),
+        responses=[""] * b,
+        group_size=group_size,
+    )
+
+
+def hand_policy_gradient(rollout, advantages, denominator=None) -> dict:
+    """jax.grad of -sum(A_i * logp_it * mask) / denominator (default sum(mask)), logp from full float32 logits (not
+    token_logprobs) of the whole rows of the rollout, from the seed-0 tiny model."""
+    model = models.init_model(TINY, seed=0)
+    graphdef, params = nnx.split(model, nnx.Param)
+    ids, mask = jnp.asarray(rollout.input_ids), jnp.asarray(rollout.loss_mask)
+
+    def loss(p):
+        logits = nnx.merge(graphdef, p)(ids, attention_mask=jnp.asarray(rollout.attention_mask))  # [B, T, V]
+        logp = jnp.take_along_axis(jax.nn.log_softmax(logits[:, :-1]), ids[:, 1:, None], axis=-1)[..., 0]
+        total = -jnp.sum(advantages[:, None] * logp * mask[:, 1:])
+        return total / (jnp.sum(mask[:, 1:]) if denominator is None else denominator)
+
+    return nnx.to_pure_dict(jax.grad(loss)(params))
 
 
 class Learner:

@@ -4,31 +4,13 @@ from all-wrong groups where GRPO gets exactly nothing."""
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from flax import nnx
-from rl_helpers import Learner, grpo_advantages, learner_params, rl_config, synthetic_rollout
+from rl_helpers import Learner, grpo_advantages, hand_policy_gradient, learner_params, rl_config, synthetic_rollout
 
 from nsa_jax import models
 from tests.train.helpers import TINY, single_device_mesh
-
-
-def _hand_grad(rollout, advantages, denominator=None):
-    """jax.grad of -sum(A_i * logp_it * mask) / denominator (default sum(mask)), logp from full float32 logits (not
-    token_logprobs), over every column of the rollout."""
-    model = models.init_model(TINY, seed=0)
-    graphdef, params = nnx.split(model, nnx.Param)
-    ids, mask = jnp.asarray(rollout.input_ids), jnp.asarray(rollout.loss_mask)
-
-    def loss(p):
-        logits = nnx.merge(graphdef, p)(ids, attention_mask=jnp.asarray(rollout.attention_mask))  # [B, T, V]
-        logp = jnp.take_along_axis(jax.nn.log_softmax(logits[:, :-1]), ids[:, 1:, None], axis=-1)[..., 0]
-        total = -jnp.sum(advantages[:, None] * logp * mask[:, 1:])
-        return total / (jnp.sum(mask[:, 1:]) if denominator is None else denominator)
-
-    return nnx.to_pure_dict(jax.grad(loss)(params))
 
 
 def _sgd_gradient(config, rollout, mesh):
@@ -45,7 +27,7 @@ def test_first_gradient_is_the_plain_policy_gradient(micro_rows):
     rewards = [1, 0, 0, 1, 0, 0, 0, 1]
     rollout = synthetic_rollout(rewards)
     got, metrics = _sgd_gradient(rl_config("grpo", rows=8, micro_rows=micro_rows), rollout, single_device_mesh())
-    want = _hand_grad(rollout, grpo_advantages(rewards, 4))
+    want = hand_policy_gradient(rollout, grpo_advantages(rewards, 4))
     jax.tree.map(lambda g, w: np.testing.assert_allclose(g, w, rtol=2e-4, atol=1e-6), got, want)
     assert metrics["clip_frac_low"] == metrics["clip_frac_high"] == 0.0
     assert metrics["ratio_max"] == pytest.approx(1.0, abs=1e-5)
@@ -68,7 +50,7 @@ def test_padding_columns_are_dropped_and_the_gradient_is_unchanged(agg, denomina
     rewards = [1, 0, 0, 1, 0, 0, 0, 1]
     rollout = _padded(synthetic_rollout(rewards), left=14, right=16)
     got, metrics = _sgd_gradient(rl_config("grpo", rows=8, agg=agg), rollout, single_device_mesh())
-    want = _hand_grad(rollout, grpo_advantages(rewards, 4), denominator)
+    want = hand_policy_gradient(rollout, grpo_advantages(rewards, 4), denominator)
     jax.tree.map(lambda g, w: np.testing.assert_allclose(g, w, rtol=2e-4, atol=1e-6), got, want)
     assert metrics["update_width"] == 16.0  # a band of 10 columns (4 prompt + 6 response) in steps of 8 (width 40)
 
@@ -132,5 +114,5 @@ def test_update_on_an_explicit_mesh_is_the_hand_policy_gradient(loss, advantages
     mesh = jax.make_mesh((2, 4, 1), ("data", "fsdp", "tensor"), axis_types=(jax.sharding.AxisType.Explicit,) * 3)
     with jax.set_mesh(mesh):
         got, _ = _sgd_gradient(rl_config(loss, rows=8), rollout, mesh)
-    want = _hand_grad(rollout, advantages(rewards, 4))
+    want = hand_policy_gradient(rollout, advantages(rewards, 4))
     jax.tree.map(lambda g, w: np.testing.assert_allclose(g, w, rtol=2e-4, atol=1e-6), got, want)

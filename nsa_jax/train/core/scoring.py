@@ -21,8 +21,20 @@ from nsa_jax import losses, parallel
 from nsa_jax.train.core.step import Batch
 
 
-def sequence_logprobs(model: nnx.Module, batch: Batch, *, chunk_size: int) -> jax.Array:
-    """log pi(token_t | tokens_<t) for every column of `input_ids`, [B, T] float32 (column 0 is 0)."""
+def sequence_logprobs(model: nnx.Module, batch: Batch, *, chunk_size: int, group_size: int = 1) -> jax.Array:
+    """log pi(token_t | tokens_<t) for every column of `input_ids`, [B, T] float32 (column 0 is 0).
+
+    A batch with the groups' prompts set apart (`rollouts.prompt_apart`: per-row `prompt_ids` / `prompt_mask`, the
+    per-token arrays holding the responses) is scored with each prompt computed once for its `group_size` rows
+    (`Transformer.hidden_states_after_prompt`); there column 0 is the first response token, predicted from the
+    prompt's last column, and the values equal those of the whole rows within float tolerance."""
+    if "prompt_ids" in batch:
+        first = lambda x: x.reshape(-1, group_size, *x.shape[1:])[:, 0]  # one row per prompt
+        prompt_hidden, hidden = model.hidden_states_after_prompt(
+            first(batch["prompt_ids"]), first(batch["prompt_mask"]), batch["input_ids"], batch["attention_mask"]
+        )  # [B/G, P, d], [B, T, d]
+        before = jnp.concatenate([jnp.repeat(prompt_hidden[:, -1:], group_size, axis=0), hidden[:, :-1]], axis=1)
+        return losses.token_logprobs(before, model.unembedding(), batch["input_ids"], chunk_size=chunk_size)
     hidden = model.hidden_states(batch["input_ids"], attention_mask=batch["attention_mask"])  # [B, T, d]
     logp = losses.token_logprobs(
         hidden[:, :-1], model.unembedding(), batch["input_ids"][:, 1:], chunk_size=chunk_size
@@ -31,14 +43,15 @@ def sequence_logprobs(model: nnx.Module, batch: Batch, *, chunk_size: int) -> ja
 
 
 @functools.cache
-def make_scorer(graphdef: nnx.GraphDef, *, chunk_size: int) -> Callable[[Any, Batch], jax.Array]:
+def make_scorer(graphdef: nnx.GraphDef, *, chunk_size: int, group_size: int = 1) -> Callable[[Any, Batch], jax.Array]:
     """A jitted `(params, batch) -> logp * loss_mask [B, T]` without gradient. Cached per model graph, so runs
     (and the policy and its reference, which share a graph) share its compilation."""
 
     @jax.jit
     def score(params: Any, batch: Batch) -> jax.Array:
         model = nnx.merge(graphdef, params)
-        return jax.lax.stop_gradient(sequence_logprobs(model, batch, chunk_size=chunk_size) * batch["loss_mask"])
+        logp = sequence_logprobs(model, batch, chunk_size=chunk_size, group_size=group_size)
+        return jax.lax.stop_gradient(logp * batch["loss_mask"])
 
     return score
 
@@ -51,12 +64,17 @@ def score_tokens(
     mesh: Mesh,
     rows: int,
     chunk_size: int,
+    group_size: int = 1,
 ) -> np.ndarray:
     """Host log-probs `[B, T]` (0 off `loss_mask`) of `params` on `input_ids` / `attention_mask` / `loss_mask`,
     `rows` rows at a time (the unit the train step shards over the devices; a last partial chunk is padded with
-    rows that carry no loss, so every call has one shape)."""
-    score = make_scorer(graphdef, chunk_size=chunk_size)
+    rows that carry no loss, so every call has one shape). With `prompt_ids` / `prompt_mask` among `tokens` (a
+    batch whose prompts are set apart), each prompt is computed once for its `group_size` rows; `rows` is then a
+    multiple of `group_size`."""
+    score = make_scorer(graphdef, chunk_size=chunk_size, group_size=group_size)
     names = ("input_ids", "attention_mask", "loss_mask")
+    if "prompt_ids" in tokens:
+        names += ("prompt_ids", "prompt_mask")
 
     def one(p: Any, *chunk: jax.Array) -> jax.Array:
         return score(p, dict(zip(names, chunk, strict=True)))

@@ -79,7 +79,7 @@ def make_policy_loss_fn(
     def loss_fn(model: nnx.Module, batch: Batch, rng: jax.Array) -> tuple[losses.LossTerm, dict[str, Any]]:
         del rng  # the policy losses are deterministic given the rollout
         mask = batch["loss_mask"]
-        logp = sequence_logprobs(model, batch, chunk_size=chunk_size) * mask  # [B, T]
+        logp = sequence_logprobs(model, batch, chunk_size=chunk_size, group_size=group_size) * mask  # [B, T]
         step_metrics = {}
         if "logp_old" not in batch:  # a static fact of the traced step: the batch's keys are its layout
             logp_old = jax.lax.stop_gradient(logp)

@@ -2,7 +2,11 @@
 
 `RLUpdate.round(batch, engine, seed)` does, in order:
 1. cuts the batch to the band of columns that hold tokens (prompts are left-padded and responses right-padded to
-   fixed budgets; the band is rounded to one of at most 8 widths, so the step compiles at most 8 times);
+   fixed budgets; the band is rounded to one of at most 8 widths, so the step compiles at most 8 times). With
+   `rl.share_prompt` (off meshes with Explicit axes), each group's prompt is set apart instead
+   (`rollouts.prompt_apart`, each part cut to its own band), and every forward of the update computes a prompt
+   once for its G responses (`Transformer.hidden_states_after_prompt`): the same log-probs and gradients within
+   float tolerance, with the prompt tokens' share of the work divided by G;
 2. one no-grad scoring pass of the current policy: `logp_old` (so the first step's PPO ratio is exactly 1) and,
    with a reference model, `logp_ref` (`core.scoring`). When the rollout is a single optimiser step (one PPO
    epoch, one mini-batch: the miniature's setting) and `rl.logp_old` is "auto", the `logp_old` pass is skipped:
@@ -26,9 +30,9 @@ import ml_collections
 import numpy as np
 import optax
 from flax import nnx
-from jax.sharding import Mesh
+from jax.sharding import AxisType, Mesh
 
-from nsa_jax.rollouts import Batch, homogeneous_groups, mismatch_stats, token_band
+from nsa_jax.rollouts import Batch, homogeneous_groups, mismatch_stats, prompt_apart, token_band
 from nsa_jax.train.core import Engine, Round, score_tokens
 from nsa_jax.train.rl.loss import make_policy_loss_fn
 
@@ -86,22 +90,31 @@ class RLUpdate:
         self.score_old = not logp_old_from_step(config)
         self.ref_params = engine.initial_params() if config.rl.beta_kl > 0 else None
 
+    def share_prompt(self, engine: Engine) -> bool:
+        """`rl.share_prompt`, off meshes with Explicit axes: there the rows' split over the devices must match
+        their prompts' exactly, which groups spread over several devices do not."""
+        return self.config.rl.share_prompt and AxisType.Explicit not in engine.mesh.axis_types
+
     def score(self, engine: Engine, params: Any, batch: Batch) -> np.ndarray:
         """No-grad log-probs [B, T] of `params` on the batch, one mini-batch (`batch_size` rows) at a time."""
         return score_tokens(
             engine.graphdef,
             params,
-            batch.tokens,
+            batch.arrays(),
             mesh=engine.mesh,
             rows=self.config.batch_size,
             chunk_size=self.config.logprob_chunk_size,
+            group_size=batch.group_size,
         )
 
     def prepare(self, batch: Batch, engine: Engine) -> tuple[Batch, dict[str, float]]:
         """The full update batch (band cut, `logp_old` unless the step makes it, `logp_ref`, the filter applied) and
         its statistics."""
-        batch = token_band(batch)
-        stats = {"update_width": float(batch.tokens["input_ids"].shape[1])}
+        apart = prompt_apart(batch, self.config.rl.max_prompt_len) if self.share_prompt(engine) else None
+        batch = token_band(batch) if apart is None else apart
+        stats = {"update_width": float(batch.tokens["input_ids"].shape[1]), "shared_prompt": float(apart is not None)}
+        if apart is not None:
+            stats["update_width"] += apart.rows["prompt_ids"].shape[1]
         if self.score_old:
             batch = batch.with_tokens(logp_old=self.score(engine, engine.state.params, batch))
             tokens = batch.tokens
