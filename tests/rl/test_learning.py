@@ -15,7 +15,8 @@ machines (each its own SFT start; their figures in README.md):
   [+0.070, +0.099], NGRPO +0.107 [+0.093, +0.122], RFT +0.117 [+0.102, +0.133];
 - an AMD EPYC (start 0.125; the same figures under --xla_cpu_max_isa=AVX2, whose SFT export is bit-identical
   there): GRPO +0.096 [+0.080, +0.112], LENS +0.096 [+0.081, +0.112], NSR +0.068 [+0.056, +0.081], NGRPO +0.092
-  [+0.077, +0.107], RFT +0.105 [+0.090, +0.121].
+  [+0.077, +0.107], RFT +0.105 [+0.090, +0.121]; rerun with issue 17's shared prompt in sampling and update and
+  `logp_old` from the step: the same GRPO, LENS and RFT, NSR +0.068 [+0.055, +0.080], NGRPO +0.100 [+0.085, +0.116].
 The bound stays at 0 rather than rising with the gains: NSR's gain moves with the seed (+0.029 with training seed 1
 on the AMD EPYC, lower bound about +0.017), and another machine's start is another draw. On the earlier start
 (canonical demonstrations, lr 3e-5) the gains were one to three standard errors (NSR +0.012 [+0.004, +0.021]).

@@ -91,7 +91,9 @@ def _sgd_update(config, rollout, mesh=None):
 # Default: logp_old from the step. "score": the scoring pass runs on the shared layout too (its logp_old must equal
 # the step's log-probs: PPO ratio 1), with a frozen reference (beta_kl) and micro-batches of 2 groups. "auto-mesh":
 # groups split over 8 devices of Auto axes. "explicit-mesh": the same on Explicit axes, where whole rows are used.
-@pytest.mark.parametrize("variant", ["step", "score+kl+micro", "auto-mesh", "explicit-mesh"])
+@pytest.mark.parametrize(
+    "variant", ["step", "score+kl+micro", "auto-mesh", pytest.param("explicit-mesh", marks=pytest.mark.slow)]
+)
 def test_update_with_shared_prompts_is_the_hand_policy_gradient(variant):
     rewards = [1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0]
     if variant == "explicit-mesh":  # 2 groups over 2 x 4 devices, the layout GRPO's group axis allows there

@@ -18,7 +18,15 @@ PROMPTS = [[5, 9, 2, 33, 17], [12], [7, 7, 3, 60, 22, 1, 9, 50, 31], [40, 2, 19]
 N = 4
 
 
-@pytest.mark.parametrize("layout", ["no-mesh", "auto-data8", "explicit-2x2x2"])
+# The meshes in the slow set CI also runs: test_segments.py covers the shared path on them in the default suite.
+@pytest.mark.parametrize(
+    "layout",
+    [
+        "no-mesh",
+        pytest.param("auto-data8", marks=pytest.mark.slow),
+        pytest.param("explicit-2x2x2", marks=pytest.mark.slow),
+    ],
+)
 def test_shared_prompt_kv_equals_a_copy_per_sample(tiny_pair, layout, monkeypatch):
     _, model = tiny_pair("qwen2")
     mesh = None
@@ -32,7 +40,7 @@ def test_shared_prompt_kv_equals_a_copy_per_sample(tiny_pair, layout, monkeypatc
     # Segments of 4 slots, and stop ids that end most rows early: the shared prefix meets grown caches and, off
     # Explicit meshes, the drop that copies it into the kept rows.
     kw = {
-        "max_new_tokens": 22,
+        "max_new_tokens": 14,
         "key": jax.random.key(4),
         "temperature": 0.9,
         "top_p": 0.95,
