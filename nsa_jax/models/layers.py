@@ -214,12 +214,11 @@ class Attention(nnx.Module):
         b, t, h, dh = q.shape
         kv_axis = 1 if heads_major else 2
         kvh = k.shape[kv_axis]
-        wo = self.o_proj[...].reshape(h * dh, -1).astype(self.cfg.dtype)
         if impl == "fused":
             if heads_major:
                 k, v = jnp.swapaxes(k, 1, 2), jnp.swapaxes(v, 1, 2)
             out = jax.nn.dot_product_attention(q, k, v, mask=allowed[:, None, :, :])
-            return dense(out.reshape(b, t, h * dh), wo)
+            return self._project_out(out)
         spec, k_spec = explicit_spec(q), explicit_spec(k)
         # Explicit mesh: the query groups follow the KV heads' sharding (replicated when the KV heads are too few to
         # split over the tensor axis).
@@ -229,7 +228,7 @@ class Attention(nnx.Module):
             out = _chunked_attention(qg, k, v, allowed, chunk, heads_major)
         else:
             out = _grouped_attention(qg, k, v, allowed, heads_major)
-        return dense(out.reshape(b, t, h * dh), wo)
+        return self._project_out(out)
 
     def attend_after_prefix(
         self,
@@ -262,8 +261,13 @@ class Attention(nnx.Module):
             out = _in_query_blocks(attention, qg, allowed, chunk)
         else:
             out = attention(qg, allowed)
-        wo = self.o_proj[...].reshape(h * dh, -1).astype(self.cfg.dtype)
-        return dense(out.reshape(r, t, h * dh), wo)
+        return self._project_out(out)
+
+    def _project_out(self, out: jax.Array) -> jax.Array:
+        """Attention output [B, T, <heads...>, Dh] (heads flat or grouped) through `o_proj`: [B, T, d]."""
+        w = self.o_proj[...]  # [H, Dh, d]
+        wo = w.reshape(w.shape[0] * w.shape[1], w.shape[2]).astype(self.cfg.dtype)
+        return dense(out.reshape(*out.shape[:2], wo.shape[0]), wo)
 
 
 def _prefixed_attention(
