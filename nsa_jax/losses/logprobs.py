@@ -143,6 +143,9 @@ def token_logprobs(
     local = jax.shard_map(
         partial(_flat_logprobs, chunk_size=chunk_size), in_specs=(rows, P(), rows, P()), out_specs=rows, check_vma=False
     )
+    # Rows only: a hidden dimension left split (over the batch axes the rows could not use, `parallel.split_rows`)
+    # is gathered, a no-op otherwise.
+    hidden = jax.sharding.reshard(hidden, P(sharding.spec[0], *[None] * (hidden.ndim - 1)))
     return local(hidden, jax.sharding.reshard(unembed, P()), targets, temperature)
 
 

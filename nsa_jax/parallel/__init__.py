@@ -21,6 +21,7 @@ from nsa_jax.parallel.mesh import (
     param_shardings,
     replicated_against_rules,
     shard_model,
+    split_rows,
 )
 
 __all__ = [
@@ -41,5 +42,6 @@ __all__ = [
     "param_shardings",
     "replicated_against_rules",
     "shard_model",
+    "split_rows",
     "to_host",
 ]

@@ -123,3 +123,35 @@ def batch_sharding(mesh: Mesh, ndim: int = 2) -> NamedSharding:
     axes = batch_axes(mesh)
     first = axes if len(axes) > 1 else (axes[0] if axes else None)
     return NamedSharding(mesh, PartitionSpec(first, *([None] * (ndim - 1))))
+
+
+def split_rows(x: jax.Array, dims: Sequence[int]) -> jax.Array:
+    """x [B, ...] reshaped to [*dims, ...] (prod(dims) == B), also where B is sharded over a mesh with Explicit axes.
+
+    Rows split over mesh axes in contiguous blocks stay where they are when each device's block is whole entries of
+    the leading new dimensions: the mesh axes (major first) go to the first dimension while their product divides
+    it, then to the next once it is used up. Where a block would cut across entries (16 rows in groups of 4 split
+    over 2 x 4 devices: each holds half a group), x is first gathered over the axes left over, so the result is
+    split over fewer devices. Without a mesh, or with Auto axes, a plain reshape (XLA propagates the sharding).
+    """
+    dims = tuple(dims)
+    sharding = jax.typeof(x).sharding
+    mesh = getattr(sharding, "mesh", None)
+    if mesh is None or mesh.empty or AxisType.Explicit not in mesh.axis_types or not sharding.spec:
+        return x.reshape(*dims, *x.shape[1:])
+    spec = sharding.spec
+    first = spec[0]
+    left = [first] if isinstance(first, str) else list(first or ())
+    entries = []
+    for d in dims:
+        taken = []
+        while left and d % math.prod(mesh.shape[a] for a in (*taken, left[0])) == 0:
+            taken.append(left.pop(0))
+        entries.append(taken[0] if len(taken) == 1 else (tuple(taken) or None))
+        if math.prod(mesh.shape[a] for a in taken) != d:  # a device holds several entries: the rest stay whole
+            break
+    entries += [None] * (len(dims) - len(entries))
+    if left:  # gather over the axes that cannot follow the rows
+        kept = tuple(a for e in entries if e for a in ((e,) if isinstance(e, str) else e))
+        x = jax.sharding.reshard(x, PartitionSpec(kept[0] if len(kept) == 1 else (kept or None), *spec[1:]))
+    return x.reshape(*dims, *x.shape[1:], out_sharding=PartitionSpec(*entries, *spec[1:]))

@@ -61,3 +61,23 @@ def test_parameters_replicated_against_their_rule_are_named():
     assert any("k_proj" in line and "kv_heads=2 over tensor=4" in line for line in lines), lines
     assert not any("embed=" in line or "mlp=" in line or "heads=4" in line for line in lines), lines
     assert parallel.replicated_against_rules(models.init_model(cfg, seed=0), parallel.make_mesh(1, 8, 1)) == []
+
+
+@pytest.mark.parametrize(
+    ("rows", "dims", "spec"),
+    [
+        (8, (2, 1, 4), P("data", None, "fsdp")),  # one row per device: every axis follows the rows
+        (16, (4, 4), P("data", None)),  # half a group per device: gathered over fsdp, split over data
+        (16, (8, 2), P(("data", "fsdp"), None)),  # whole groups of 2 per device: no gather
+        (16, (2, 1, 8), P("data", None, "fsdp")),
+    ],
+)
+def test_split_rows_on_an_explicit_mesh_keeps_values_and_splits_what_it_can(rows, dims, spec):
+    mesh = jax.make_mesh((2, 4, 1), parallel.MESH_AXES, axis_types=(jax.sharding.AxisType.Explicit,) * 3)
+    x = np.arange(rows * 3, dtype=np.float32).reshape(rows, 3)
+    with jax.set_mesh(mesh):
+        sharded = jax.device_put(x, jax.sharding.NamedSharding(mesh, P(("data", "fsdp"), None)))
+        out = jax.jit(lambda a: parallel.split_rows(a, dims))(sharded)
+    assert out.sharding.spec == P(*spec, None)
+    np.testing.assert_array_equal(np.asarray(out), x.reshape(*dims, 3))
+    np.testing.assert_array_equal(np.asarray(parallel.split_rows(jnp.asarray(x), dims)), x.reshape(*dims, 3))

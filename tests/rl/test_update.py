@@ -105,14 +105,22 @@ def _ngrpo_advantages(rewards, group_size: int, eps: float = 1e-6) -> np.ndarray
     return np.concatenate(out).astype(np.float32)
 
 
-@pytest.mark.parametrize(("loss", "advantages"), [("grpo", grpo_advantages), ("ngrpo", _ngrpo_advantages)])
-def test_update_on_an_explicit_mesh_is_the_hand_policy_gradient(loss, advantages):
+@pytest.mark.parametrize(
+    ("loss", "advantages", "rewards"),
+    [
+        ("grpo", grpo_advantages, [1, 0, 0, 1, 0, 0, 0, 1]),
+        ("ngrpo", _ngrpo_advantages, [1, 0, 0, 1, 0, 0, 0, 1]),
+        ("grpo", grpo_advantages, [1, 0, 0, 1, 0, 0, 0, 1, 0, 1, 1, 1, 0, 0, 1, 0]),
+    ],
+)
+def test_update_on_an_explicit_mesh_is_the_hand_policy_gradient(loss, advantages, rewards):
     """The whole update (scoring pass, sharded train step) on a 2 x 4 mesh of Explicit axes, the default of
-    `jax.make_mesh`: the group axis of the rewards is sharded there, which slicing and `jnp.repeat` did not allow."""
-    rewards = [1, 0, 0, 1, 0, 0, 0, 1]
+    `jax.make_mesh`: the group axis of the rewards is sharded there, which slicing and `jnp.repeat` did not allow.
+    With 16 rows in groups of 4, each device holds half a group, which the micro-batch layout [groups, G] cannot
+    split over all 8 devices (`parallel.split_rows` gathers over fsdp; this raised a ShardingTypeError before)."""
     rollout = synthetic_rollout(rewards)
     mesh = jax.make_mesh((2, 4, 1), ("data", "fsdp", "tensor"), axis_types=(jax.sharding.AxisType.Explicit,) * 3)
     with jax.set_mesh(mesh):
-        got, _ = _sgd_gradient(rl_config(loss, rows=8), rollout, mesh)
+        got, _ = _sgd_gradient(rl_config(loss, rows=len(rewards)), rollout, mesh)
     want = hand_policy_gradient(rollout, advantages(rewards, 4))
     jax.tree.map(lambda g, w: np.testing.assert_allclose(g, w, rtol=2e-4, atol=1e-6), got, want)

@@ -77,7 +77,7 @@ def split_micro_batches(batch: Batch, micro_batches: int, group_size: int = 1) -
                 f"batch of {b} rows does not split into {micro_batches} micro-batches of whole groups of {group_size}"
             )
         q = b // (micro_batches * group_size)  # groups per micro-batch
-        x = x.reshape(q, micro_batches, group_size, *x.shape[1:]).swapaxes(0, 1)  # [M, q, G, ...]
+        x = parallel.split_rows(x, (q, micro_batches, group_size)).swapaxes(0, 1)  # [M, q, G, ...]
         return x.reshape(micro_batches, q * group_size, *x.shape[3:])
 
     return jax.tree.map(one, batch)
