@@ -199,8 +199,8 @@ class Attention(nnx.Module):
         *,
         heads_major: bool = False,
     ) -> jax.Array:
-        """q [B, T, H, Dh] over keys k, v [B, S, KVH, Dh] ([B, KVH, S, Dh] with `heads_major`, the KV cache's
-        layout) where allowed [B, T, S]; returns [B, T, d].
+        """q [B, T, H, Dh] over keys k, v [B, S, KVH, Dh] where allowed [B, T, S]; returns [B, T, d]. With
+        `heads_major` k and v are laid out as the KV cache holds them, k [B, KVH, Dh, S] and v [B, KVH, S, Dh].
 
         `impl` (`ModelConfig.attention`) is how the scores are computed; the three agree within float tolerance:
         - "dense": the [B, H, T, S] float32 scores and probabilities at once;
@@ -216,7 +216,7 @@ class Attention(nnx.Module):
         kvh = k.shape[kv_axis]
         if impl == "fused":
             if heads_major:
-                k, v = jnp.swapaxes(k, 1, 2), jnp.swapaxes(v, 1, 2)
+                k, v = jnp.transpose(k, (0, 3, 1, 2)), jnp.swapaxes(v, 1, 2)
             out = jax.nn.dot_product_attention(q, k, v, mask=allowed[:, None, :, :])
             return self._project_out(out)
         spec, k_spec = explicit_spec(q), explicit_spec(k)
@@ -243,8 +243,9 @@ class Attention(nnx.Module):
         heads_major: bool = True,
     ) -> jax.Array:
         """q [R, T, H, Dh] of R = B*n rows, where rows q*n .. q*n+n-1 continue prompt q, over that prompt's shared
-        prefix (k, v [B, KVH, P, Dh] heads-major, valid [B, P]) and then their own keys k, v [R, KVH, S, Dh]
-        ([R, S, KVH, Dh] without `heads_major`) where allowed [R, T, S]; returns [R, T, d]. One softmax over both,
+        prefix (k [B, KVH, Dh, P] and v [B, KVH, P, Dh] as the cache holds them, valid [B, P]) and then their own
+        keys k, v ([R, S, KVH, Dh], or the cache's layout with `heads_major`) where allowed [R, T, S]; returns
+        [R, T, d]. One softmax over both,
         the attention over a sequence holding a copy of the prompt in every row, but each prompt's keys and values
         are read once for its n rows (its n*H/KVH queries per KV head are one matmul). Decoding reads the sampler's
         shared prompt cache this way; the training forward (`Transformer.hidden_states_after_prompt`) its prompts'
@@ -315,9 +316,10 @@ def _prefixed_attention(
     allowed: jax.Array,
     heads_major: bool = True,
 ) -> jax.Array:
-    """Grouped queries qg [R, T, KVH, G, Dh] (R = B*n rows, group-major) over their prompt's prefix pk, pv
-    [B, KVH, P, Dh] where p_valid [B, P], then over their own k, v [R, KVH, S, Dh] ([R, S, KVH, Dh] without
-    `heads_major`) where allowed [R, T, S]; one float32 softmax over the P + S keys. Returns [R, T, KVH, G, Dh].
+    """Grouped queries qg [R, T, KVH, G, Dh] (R = B*n rows, group-major) over their prompt's prefix pk [B, KVH, Dh,
+    P], pv [B, KVH, P, Dh] where p_valid [B, P], then over their own k, v ([R, S, KVH, Dh], or the cache's k
+    [R, KVH, Dh, S] and v [R, KVH, S, Dh] with `heads_major`) where allowed [R, T, S]; one float32 softmax over the
+    P + S keys. Returns [R, T, KVH, G, Dh].
 
     The prefix's scores are one matmul per (prompt, KV head) over the n rows' queries, [n*T*G, Dh] x [Dh, P]. The
     softmax over both parts is taken without joining them: each part's exponentials against the larger of the two
@@ -342,11 +344,11 @@ def _prefixed_attention(
         x = _reshape(x, (b, kvh, n, m, *rest), named(batch, heads, None, None, *[None] * len(rest)))
         return _reshape(jnp.swapaxes(x, 1, 2), (r, kvh, m, *rest), named(batch, heads, None, *[None] * len(rest)))
 
-    kv = "rksd" if heads_major else "rskd"
+    keys, values = ("rkds", "rksd") if heads_major else ("rskd", "rskd")
     scale = math.sqrt(dh)  # divided by, as in _grouped_attention, so both round alike
-    shared = jnp.einsum("bkmd,bksd->bkms", to_prompts(q), pk, preferred_element_type=jnp.float32) / scale
+    shared = jnp.einsum("bkmd,bkds->bkms", to_prompts(q), pk, preferred_element_type=jnp.float32) / scale
     shared = jnp.where(p_valid[:, None, None, :], shared, _MASK_VALUE)  # [B, KVH, n*M, P]
-    own = jnp.einsum(f"rkmd,{kv}->rkms", q, k, preferred_element_type=jnp.float32) / scale
+    own = jnp.einsum(f"rkmd,{keys}->rkms", q, k, preferred_element_type=jnp.float32) / scale
     own = _masked(own, allowed, t, spec)  # [R, KVH, M, S]
     # The shift cancels in the softmax, so no gradient flows through it (as in jax.nn.softmax).
     top = jax.lax.stop_gradient(jnp.maximum(to_rows(jnp.max(shared, axis=-1)), jnp.max(own, axis=-1)))  # [R, KVH, M]
@@ -354,22 +356,22 @@ def _prefixed_attention(
     e_own = jnp.exp(own - top[..., None])
     total = to_rows(jnp.sum(e_shared, axis=-1)) + jnp.sum(e_own, axis=-1)
     out = to_rows(jnp.einsum("bkms,bksd->bkmd", e_shared.astype(pv.dtype), pv, preferred_element_type=jnp.float32))
-    out = out + jnp.einsum(f"rkms,{kv}->rkmd", e_own.astype(v.dtype), v, preferred_element_type=jnp.float32)
+    out = out + jnp.einsum(f"rkms,{values}->rkmd", e_own.astype(v.dtype), v, preferred_element_type=jnp.float32)
     return _queries_back((out / total[..., None]).astype(v.dtype), t, spec)
 
 
 def _grouped_attention(
     qg: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array, heads_major: bool = False
 ) -> jax.Array:
-    """Softmax attention of grouped queries qg [B, T, KVH, G, Dh] over k, v [B, S, KVH, Dh] ([B, KVH, S, Dh] when
-    `heads_major`) where allowed [B, T, S] (float32 scores and softmax); returns [B, T, KVH, G, Dh]. The matmuls
-    run on the queries laid out by KV head (`_queries_by_head`)."""
+    """Softmax attention of grouped queries qg [B, T, KVH, G, Dh] over k, v [B, S, KVH, Dh] (the cache's k [B, KVH,
+    Dh, S] and v [B, KVH, S, Dh] when `heads_major`) where allowed [B, T, S] (float32 scores and softmax); returns
+    [B, T, KVH, G, Dh]. The matmuls run on the queries laid out by KV head (`_queries_by_head`)."""
     t = qg.shape[1]
     q, spec = _queries_by_head(qg)
-    kv = "bksd" if heads_major else "bskd"
-    scores = jnp.einsum(f"bkmd,{kv}->bkms", q, k, preferred_element_type=jnp.float32) / math.sqrt(q.shape[-1])
+    keys, values = ("bkds", "bksd") if heads_major else ("bskd", "bskd")
+    scores = jnp.einsum(f"bkmd,{keys}->bkms", q, k, preferred_element_type=jnp.float32) / math.sqrt(q.shape[-1])
     probs = jax.nn.softmax(_masked(scores, allowed, t, spec), axis=-1).astype(v.dtype)
-    return _queries_back(jnp.einsum(f"bkms,{kv}->bkmd", probs, v), t, spec)
+    return _queries_back(jnp.einsum(f"bkms,{values}->bkmd", probs, v), t, spec)
 
 
 def _chunked_attention(

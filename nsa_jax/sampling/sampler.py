@@ -190,11 +190,11 @@ def _grow(carry: dict, span: int) -> dict:
     a shared prefix stays as it is)."""
     cache = carry["cache"]
     extra = span - cache.span
-    kv = ((0, 0), (0, 0), (0, extra), (0, 0))
+    keys, values = ((0, 0), (0, 0), (0, 0), (0, extra)), ((0, 0), (0, 0), (0, extra), (0, 0))  # slot axis 3, 2
     grown = dataclasses.replace(
         cache,
-        k=tuple(jnp.pad(x, kv) for x in cache.k),
-        v=tuple(jnp.pad(x, kv) for x in cache.v),
+        k=tuple(jnp.pad(x, keys) for x in cache.k),
+        v=tuple(jnp.pad(x, values) for x in cache.v),
         valid=jnp.pad(cache.valid, ((0, 0), (0, extra))),
     )
     return {**carry, "cache": grown}
