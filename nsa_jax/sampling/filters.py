@@ -80,10 +80,23 @@ def sample_tokens(
     """
     policy = jax.nn.log_softmax(logits, axis=-1)  # [B, V]
     if greedy:
-        token = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        token = first_argmax(logits)
         behaviour = jnp.zeros(token.shape, jnp.float32)
     else:
         filtered = jax.nn.log_softmax(filter_logits(logits, params, truncate=truncate), axis=-1)
-        token = jax.vmap(jax.random.categorical)(keys, filtered).astype(jnp.int32)
+        # The Gumbel-max draw of jax.random.categorical (the same noise, so the same tokens), with its argmax taken
+        # as a max and then the first index holding it: XLA CPU fused categorical's noise into a (value, index)
+        # reduction that ran 1.9x slower than the two parts apart ([256, 512]: 1.88 vs 0.97 ms, 2-core Xeon).
+        gumbel = jax.vmap(lambda key: jax.random.gumbel(key, filtered.shape[1:]))(keys)
+        token = first_argmax(filtered + gumbel)
         behaviour = jnp.take_along_axis(filtered, token[:, None], axis=-1)[:, 0]
     return token, behaviour, jnp.take_along_axis(policy, token[:, None], axis=-1)[:, 0]
+
+
+def first_argmax(x: jax.Array) -> jax.Array:
+    """jnp.argmax(x, axis=-1) for x [B, V] as int32, computed as the max and then the first index equal to it (two
+    plain reductions, which XLA CPU vectorises, instead of one over (value, index) pairs). A row without a
+    maximum (NaN) gets the last index, a valid token."""
+    top = jnp.max(x, axis=-1, keepdims=True)
+    index = jnp.min(jnp.where(x == top, jnp.arange(x.shape[-1], dtype=jnp.int32), x.shape[-1] - 1), axis=-1)
+    return index.astype(jnp.int32)

@@ -104,3 +104,30 @@ def test_filter_logits_keeps_the_top_token_and_ties():
     assert kept(min_p=0.3) == [True, True, True, False]
     assert kept(min_p=0.5) == [True, False, False, False]
     assert kept() == [True] * 4
+
+
+def test_sampled_tokens_are_jax_categoricals_draw():
+    """For fixed keys the sampler's Gumbel-max draw picks the token jax.random.categorical picks from the same
+    filtered log-probs (the implementation before issue 17's split of its argmax), row by row."""
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(64, 300)).astype(np.float32) * 3
+    keys = jax.random.split(jax.random.key(11), 64)
+    params = sampling.SamplingParams.create(temperature=0.8, top_k=50)
+    token, behaviour, _ = jax.jit(sampling.sample_tokens, static_argnames=("greedy", "truncate"))(
+        keys, logits, params, greedy=False, truncate=True
+    )
+    filtered = jax.nn.log_softmax(sampling.filter_logits(logits, params), axis=-1)
+    expected = jax.vmap(jax.random.categorical)(keys, filtered)
+    np.testing.assert_array_equal(np.asarray(token), np.asarray(expected))
+    ref = np_filtered_logprobs(logits, temperature=0.8, top_k=50)
+    np.testing.assert_allclose(behaviour, ref[np.arange(64), np.asarray(expected)], rtol=1e-5, atol=1e-5)
+
+
+def test_first_argmax_is_numpys_argmax():
+    """The first index of the maximum, with ties, -inf entries and a NaN row (the last index, a valid token)."""
+    x = np.array([[1.0, 3.0, 3.0, 0.0], [-np.inf, -np.inf, 2.0, 2.0], [5.0, -1.0, 5.0, 5.0], [np.nan] * 4], np.float32)
+    got = np.asarray(jax.jit(sampling.filters.first_argmax)(x))
+    np.testing.assert_array_equal(got[:3], np.argmax(x[:3], axis=-1))
+    assert got[3] == 3
+    big = np.random.default_rng(0).normal(size=(32, 1000)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(jax.jit(sampling.filters.first_argmax)(big)), np.argmax(big, axis=-1))
