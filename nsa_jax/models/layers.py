@@ -23,7 +23,7 @@ from flax import nnx
 from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
 from nsa_jax.models.config import ModelConfig
-from nsa_jax.parallel.mesh import batch_axes
+from nsa_jax.parallel.mesh import axes_of, batch_axes, entry_of
 
 # A finite "minus infinity": a fully masked row (a left-pad query) gets a uniform softmax instead of NaN.
 _MASK_VALUE = -0.7 * float(jnp.finfo(jnp.float32).max)
@@ -55,10 +55,9 @@ def gathered(w: jax.Array, x: jax.Array) -> jax.Array:
     spec = explicit_spec(x)
     if spec is None:
         return w
-    batch = set(_mesh_axes(spec[0]))
+    batch = set(axes_of(spec[0]))
     w_spec = jax.typeof(w).sharding.spec
-    kept = [tuple(a for a in _mesh_axes(entry) if a not in batch) for entry in w_spec]
-    kept = PartitionSpec(*[axes[0] if len(axes) == 1 else (axes or None) for axes in kept])
+    kept = PartitionSpec(*[entry_of(a for a in axes_of(entry) if a not in batch) for entry in w_spec])
     return w if kept == w_spec else jax.sharding.reshard(w, kept)
 
 
@@ -76,13 +75,6 @@ def batch_split(x: jax.Array) -> jax.Array:
         return x
     spec = PartitionSpec(axes if len(axes) > 1 else axes[0], *[PartitionSpec.UNCONSTRAINED] * (x.ndim - 1))
     return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec))
-
-
-def _mesh_axes(entry: str | tuple[str, ...] | None) -> tuple[str, ...]:
-    """One PartitionSpec entry as a tuple of mesh axis names."""
-    if entry is None:
-        return ()
-    return (entry,) if isinstance(entry, str) else tuple(entry)
 
 
 def embed(table: jax.Array, ids: jax.Array) -> jax.Array:

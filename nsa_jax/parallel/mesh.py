@@ -53,6 +53,19 @@ def make_mesh(data: int = 1, fsdp: int = -1, tensor: int = 1, devices: Sequence 
     return jax.make_mesh(shape, MESH_AXES, axis_types=(AxisType.Auto,) * 3, devices=devices)
 
 
+def axes_of(entry: str | Sequence[str] | None) -> tuple[str, ...]:
+    """One PartitionSpec entry (or a target of the logical-axes table) as a tuple of mesh axis names."""
+    if entry is None:
+        return ()
+    return (entry,) if isinstance(entry, str) else tuple(entry)
+
+
+def entry_of(axes: Sequence[str]) -> str | tuple[str, ...] | None:
+    """Mesh axis names as one PartitionSpec entry: None for none, a bare name for one, a tuple for several."""
+    axes = tuple(axes)
+    return axes[0] if len(axes) == 1 else (axes or None)
+
+
 def logical_to_spec(axes: Sequence[str | None], shape: Sequence[int], mesh: Mesh, rules=LOGICAL_RULES) -> PartitionSpec:
     """PartitionSpec for an array of `shape` whose dimensions have logical names `axes`.
 
@@ -63,14 +76,13 @@ def logical_to_spec(axes: Sequence[str | None], shape: Sequence[int], mesh: Mesh
     spec = []
     for name, dim in zip(axes, shape, strict=True):
         target = table.get(name) if name else None
-        mesh_axes = (target,) if isinstance(target, str) else tuple(target or ())
-        mesh_axes = tuple(a for a in mesh_axes if a in mesh.shape and a not in used and mesh.shape[a] > 1)
+        mesh_axes = tuple(a for a in axes_of(target) if a in mesh.shape and a not in used and mesh.shape[a] > 1)
         size = math.prod(mesh.shape[a] for a in mesh_axes)
         if not mesh_axes or dim % size:
             spec.append(None)
             continue
         used.update(mesh_axes)
-        spec.append(mesh_axes[0] if len(mesh_axes) == 1 else mesh_axes)
+        spec.append(entry_of(mesh_axes))
     return PartitionSpec(*spec)
 
 
@@ -95,9 +107,7 @@ def replicated_against_rules(model: nnx.Module, mesh: Mesh, rules=LOGICAL_RULES)
         axes = var.get_metadata().get("axes") or ()
         for name, dim in zip(axes, np.shape(var[...])):
             target = table.get(name) if name else None
-            mesh_axes = [
-                a for a in ((target,) if isinstance(target, str) else target or ()) if mesh.shape.get(a, 1) > 1
-            ]
+            mesh_axes = [a for a in axes_of(target) if mesh.shape.get(a, 1) > 1]
             size = math.prod(mesh.shape[a] for a in mesh_axes)
             if mesh_axes and dim % size:
                 where = " x ".join(f"{a}={mesh.shape[a]}" for a in mesh_axes)
@@ -120,9 +130,7 @@ def batch_axes(mesh) -> tuple[str, ...]:
 
 def batch_sharding(mesh: Mesh, ndim: int = 2) -> NamedSharding:
     """Sharding for a [B, ...] batch: B over the data-parallel axes present in the mesh, the rest replicated."""
-    axes = batch_axes(mesh)
-    first = axes if len(axes) > 1 else (axes[0] if axes else None)
-    return NamedSharding(mesh, PartitionSpec(first, *([None] * (ndim - 1))))
+    return NamedSharding(mesh, PartitionSpec(entry_of(batch_axes(mesh)), *([None] * (ndim - 1))))
 
 
 def split_rows(x: jax.Array, dims: Sequence[int]) -> jax.Array:
@@ -140,18 +148,17 @@ def split_rows(x: jax.Array, dims: Sequence[int]) -> jax.Array:
     if mesh is None or mesh.empty or AxisType.Explicit not in mesh.axis_types or not sharding.spec:
         return x.reshape(*dims, *x.shape[1:])
     spec = sharding.spec
-    first = spec[0]
-    left = [first] if isinstance(first, str) else list(first or ())
+    left = list(axes_of(spec[0]))
     entries = []
     for d in dims:
         taken = []
         while left and d % math.prod(mesh.shape[a] for a in (*taken, left[0])) == 0:
             taken.append(left.pop(0))
-        entries.append(taken[0] if len(taken) == 1 else (tuple(taken) or None))
+        entries.append(entry_of(taken))
         if math.prod(mesh.shape[a] for a in taken) != d:  # a device holds several entries: the rest stay whole
             break
     entries += [None] * (len(dims) - len(entries))
     if left:  # gather over the axes that cannot follow the rows
-        kept = tuple(a for e in entries if e for a in ((e,) if isinstance(e, str) else e))
-        x = jax.sharding.reshard(x, PartitionSpec(kept[0] if len(kept) == 1 else (kept or None), *spec[1:]))
+        kept = [a for e in entries for a in axes_of(e)]
+        x = jax.sharding.reshard(x, PartitionSpec(entry_of(kept), *spec[1:]))
     return x.reshape(*dims, *x.shape[1:], out_sharding=PartitionSpec(*entries, *spec[1:]))

@@ -35,6 +35,7 @@ from nsa_jax import parallel
 from nsa_jax.models import PrefixKV, Transformer, positions_from_mask
 from nsa_jax.models.layers import explicit_spec
 from nsa_jax.parallel import BATCH_AXES
+from nsa_jax.parallel.mesh import axes_of
 from nsa_jax.sampling.buckets import Buckets, left_pad
 from nsa_jax.sampling.filters import SamplingParams, sample_tokens
 
@@ -310,8 +311,7 @@ def generate(
     batch, shards = ids.shape[0], 1
     if batch_sharding is not None:
         # Pad with copies of the first prompt so every device gets whole rows; they are cut off below.
-        axes = batch_sharding.spec[0]  # PartitionSpec keeps a single axis as a bare name
-        shards = math.prod(batch_sharding.mesh.shape[a] for a in ((axes,) if isinstance(axes, str) else axes or ()))
+        shards = math.prod(batch_sharding.mesh.shape[a] for a in axes_of(batch_sharding.spec[0]))
         extra = -batch % shards
         ids, mask = np.concatenate([ids, ids[:1].repeat(extra, 0)]), np.concatenate([mask, mask[:1].repeat(extra, 0)])
 
