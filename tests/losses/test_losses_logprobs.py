@@ -30,10 +30,12 @@ def _value_and_grads(fn, hidden, unembed, targets):
     return jax.jit(fn)(hidden, unembed, targets), jax.jit(jax.grad(scalar, argnums=(0, 1)))(hidden, unembed)
 
 
-# B*T = 15: 5 divides it, 4 does not, 64 exceeds it.
+# B*T = 15: 5 divides it, 4 does not, 64 exceeds it. V = 37 is one backward slice (slices are whole multiples of
+# 128 columns); V = 300 is three (128, 128, and the last shifted left to end at V, overlapping the second by 84).
 @pytest.mark.parametrize("chunk_size, temperature", [(4, 0.6), (5, 1.0), (64, 1.0)])
-def test_matches_unchunked_values_and_grads(chunk_size, temperature):
-    hidden, unembed, targets = _inputs()
+@pytest.mark.parametrize("vocab", [37, 300])
+def test_matches_unchunked_values_and_grads(chunk_size, temperature, vocab):
+    hidden, unembed, targets = _inputs(v=vocab)
     value, (dh, dw) = _value_and_grads(
         lambda h, w, y: losses.token_logprobs(h, w, y, chunk_size=chunk_size, temperature=temperature),
         hidden,
