@@ -35,6 +35,10 @@ import time
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # for `configs`, `benchmarks`
+if __name__ == "__main__":  # host memory as the main job has it (nsa_jax/hugepages.py)
+    from nsa_jax import hugepages
+
+    hugepages.reexec()
 
 import ml_collections
 import numpy as np

@@ -12,6 +12,8 @@ import sys
 from absl import app, logging
 from ml_collections import config_flags
 
+from nsa_jax import hugepages
+
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "experiment config file (configs/*.py[:arg])", lock_config=True
 )
@@ -47,7 +49,8 @@ def main(argv: list[str]) -> None:
 
 
 def run() -> None:
-    """Console script `nsa-jax`."""
+    """Console script `nsa-jax`. Starts again once with large host buffers on huge pages (`nsa_jax.hugepages`)."""
+    hugepages.reexec()
     _config_root_on_path(sys.argv)
     app.run(main)
 
