@@ -9,9 +9,9 @@ later) makes ``malloc`` ask for transparent huge pages on its mmaps (``madvise``
 Xeon (``benchmarks/rl_update.py``). Decode, whose buffers are small, is unchanged.
 
 glibc reads its tunables once, when the process starts, so an entry point re-executes itself with the tunable set
-(``reexec``) before it imports anything heavy: ``python -m nsa_jax.main`` and the benchmarks do. A script of your
-own can do the same, or be started with ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``. ``NSA_JAX_HUGEPAGES=0`` turns it
-off. Nothing changes where it cannot apply: not Linux, not glibc, glibc older than 2.35, transparent huge pages
+(``reexec``) before it imports anything heavy: ``python -m nsa_jax.main`` and ``benchmarks/rl_update.py`` do. A
+script of your own can do the same, or be started with ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``.
+``NSA_JAX_HUGEPAGES=0`` turns it off. Nothing changes where it cannot apply: not Linux, not glibc, glibc older than 2.35, transparent huge pages
 off, or the tunable already chosen.
 """
 

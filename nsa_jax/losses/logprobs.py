@@ -7,8 +7,9 @@ about 10 GB). Only ``chunk_size * V``-sized tiles of logits ever exist:
   positions) and mapped over (``lax.map``); each chunk keeps only its log-sum-exp and target logit;
 - backward (a ``custom_vjp`` that recomputes the logits instead of storing them): the vocabulary is cut into
   slices holding the same number of logits (whole multiples of 128 columns), and each slice writes its own columns
-  of the unembedding gradient exactly once. Slicing the vocabulary rather than the rows means the ``[d, V]`` gradient is never accumulated
-  across chunks: no float32 ``[d, V]`` accumulator and no precision lost summing bf16 partial gradients.
+  of the unembedding gradient exactly once. Slicing the vocabulary rather than the rows means the ``[d, V]``
+  gradient is never accumulated across chunks: no float32 ``[d, V]`` accumulator and no precision lost summing bf16
+  partial gradients.
 """
 
 from functools import partial
@@ -80,7 +81,8 @@ def _chunked_logprobs_bwd(chunk_size, residuals, g):
     # matmuls where one would do: the miniature's update, V = 100 and 10k rows, ran 1.05x faster with one slice);
     # the last slice is shifted left to end at V (so no padded copy of the unembedding is made) and its overlap
     # with the previous slice is kept out of the hidden gradient.
-    width = min(vocab, -(-max(1, -(-chunk_size * vocab // n)) // _SLICE_QUANTUM) * _SLICE_QUANTUM)
+    columns = -(-chunk_size * vocab // n)  # a chunk's worth of logits over the n rows (ceil, at least 1)
+    width = min(vocab, -(-columns // _SLICE_QUANTUM) * _SLICE_QUANTUM)
     n_slices = -(-vocab // width)
     cols = jnp.arange(width)
 
