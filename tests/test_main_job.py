@@ -49,10 +49,10 @@ def shrunk(config, start: str, workdir: str):
         c.rl.max_new_tokens, c.batch_size, c.offline.epochs = 48, 32, 1
     # Half the prompts held out by the PRM, the LLM judge and the RM (the configs keep 0.2): the shrunk sets hold only
     # about 8 groups with a wrong answer, and at 0.2 the prompt hash leaves none of them held out for about one draw
-    # in six of the start (0.8 ** 8), which any change in float summation order can draw. At 0.5 an empty side has odds of 2 * 0.5 ** 8, under 1%.
+    # in six of the start (0.8 ** 8), which any change in float summation order can draw. At 0.5 an empty side has
+    # odds of 2 * 0.5 ** 8, under 1%.
     p.judges.prm.prm.epochs, p.judges.prm.prm.heldout_frac, p.preference.rm.rm.heldout_frac = 1, 0.5, 0.5
-    p.judges.llm_judge.judge.heldout_frac = 0.5
-    p.judges.llm_judge.judge.update({"steps": 4, "batch_size": 16})
+    p.judges.llm_judge.judge.update({"steps": 4, "batch_size": 16, "heldout_frac": 0.5})
     p.judges.llm_judge.batch_size = 8
     p.offline.bcpg_nsa.offline.llm_judge_batch_size = 16
     p.preference.rm.rm.epochs, p.preference.rm.batch_size = 1, 8
