@@ -139,13 +139,21 @@ def rope_inv_freq(cfg: ModelConfig) -> jax.Array:
 
 
 def apply_rope(x: jax.Array, positions: jax.Array, inv_freq: jax.Array) -> jax.Array:
-    """Rotates x [B, T, H, Dh] by angle position * inv_freq, HF "rotate_half" layout (first half, second half)."""
+    """Rotates x [B, T, H, Dh] by angle position * inv_freq, HF "rotate_half" layout (first half, second half).
+
+    Written as x * [cos, cos] + swap_halves(x) * [-sin, sin], the halves swapped by reversing an axis of length 2
+    instead of splitting x and joining the two rotated halves: the same products and sums (a - b is a + (-b)), but
+    XLA CPU fuses it into one loop without a concatenation, in the forward and the backward pass (q and k's RoPE
+    with the head-layout copy after it, forward and backward: 13.4 -> 11.1 ms per layer at 256 x 40 tokens on a
+    2-core Xeon)."""
     angles = positions[..., None].astype(jnp.float32) * inv_freq  # [B, T, Dh/2]
-    cos = jnp.cos(angles)[:, :, None, :]
-    sin = jnp.sin(angles)[:, :, None, :]
-    x1, x2 = jnp.split(x.astype(jnp.float32), 2, axis=-1)
-    out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
-    return out.astype(x.dtype)
+    cos, sin = jnp.cos(angles), jnp.sin(angles)
+    cos2 = jnp.concatenate([cos, cos], axis=-1)[:, :, None, :]  # [B, T, 1, Dh], shared by the heads
+    sin2 = jnp.concatenate([-sin, sin], axis=-1)[:, :, None, :]
+    x32 = x.astype(jnp.float32)
+    halves = x32.reshape(*x.shape[:-1], 2, x.shape[-1] // 2)
+    swapped = halves[..., ::-1, :].reshape(x.shape)  # (x2, x1)
+    return (x32 * cos2 + swapped * sin2).astype(x.dtype)
 
 
 class Attention(nnx.Module):
@@ -412,5 +420,31 @@ class MLP(nnx.Module):
                 gate + gathered(self.gate_bias[...], x).astype(dt),
                 up + gathered(self.up_bias[...], x).astype(dt),
             )
-        out = dense(jax.nn.silu(gate) * up, self.down_proj[...].astype(dt))
+        out = dense(swiglu(gate, up), self.down_proj[...].astype(dt))
         return out + gathered(self.down_bias[...], x).astype(dt) if self.cfg.mlp_bias else out
+
+
+@jax.custom_vjp
+def swiglu(gate: jax.Array, up: jax.Array) -> jax.Array:
+    """silu(gate) * up, with a hand-written backward pass that keeps only `gate` and `up` (the projections' outputs,
+    alive anyway):
+
+        d gate = dy * up * s * (1 + gate * (1 - s)),  d up = dy * gate * s,  s = sigmoid(gate).
+
+    Autodiff of `jax.nn.silu(gate) * up` also keeps silu's derivative as an extra [tokens, mlp] array, written in
+    the forward pass and read in the backward (the miniature's MLP gradient at 10240 tokens: 34.8 -> 33.3 ms per
+    layer on a 2-core Xeon). Reverse mode only (no `jax.jvp`)."""
+    return jax.nn.silu(gate) * up
+
+
+def _swiglu_fwd(gate: jax.Array, up: jax.Array):
+    return swiglu(gate, up), (gate, up)
+
+
+def _swiglu_bwd(residuals, dy: jax.Array):
+    gate, up = residuals
+    s = jax.nn.sigmoid(gate)
+    return dy * up * s * (1 + gate * (1 - s)), dy * gate * s
+
+
+swiglu.defvjp(_swiglu_fwd, _swiglu_bwd)
