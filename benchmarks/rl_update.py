@@ -35,10 +35,11 @@ import time
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # for `configs`, `benchmarks`
-if __name__ == "__main__":  # host memory as the main job has it (nsa_jax/hugepages.py)
-    from nsa_jax import hugepages
+if __name__ == "__main__":  # the host as the main job sets it up (nsa_jax/hugepages.py, nsa_jax/cpu_devices.py)
+    from nsa_jax import cpu_devices, hugepages
 
     hugepages.reexec()
+    cpu_devices.configure()
 
 import ml_collections
 import numpy as np

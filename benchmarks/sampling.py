@@ -11,6 +11,11 @@ stop) per second of wall time, prefill of the short prompt included. nsa_jax run
 (in segments of `Buckets.cache_block` tokens, the cache grown to the filled length between segments and finished
 rows dropped), and in one segment over the whole allocated cache, as it did before.
 
+On a machine with several cores the run first splits XLA's CPU platform into one device per core
+(`nsa_jax.cpu_devices`, as `python -m nsa_jax.main` does) and decodes with the batch split over them, as the RL
+trainer's rollouts are (its mesh, `parallel.make_mesh()`); with more than one device a third run, the same decode on
+one device, gives that lever's ratio in the same run. Both sides run with huge pages (`nsa_jax.hugepages`).
+
 `--group G` samples G responses for each of batch/G prompts, as RL rollouts do: nsa_jax with `n=G` (each prompt's KV
 stored once per group), transformers with `num_return_sequences=G` (it expands each prompt G times). The second
 nsa_jax run is then the same rows without the shared prompt: the prompts repeated G times with `n=1`, a copy of the
@@ -33,7 +38,15 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if __name__ == "__main__":  # the host as the main job sets it up
+    from nsa_jax import cpu_devices, hugepages
+
+    hugepages.reexec()
+    cpu_devices.configure()
 
 import jax
 import jax.numpy as jnp
@@ -41,7 +54,7 @@ import numpy as np
 import torch
 import transformers
 
-from nsa_jax import models, sampling
+from nsa_jax import models, parallel, sampling
 from nsa_jax.models import hf_params
 
 
@@ -108,7 +121,10 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.torch_threads)
-    hf, model = build_models(args.vocab, args.hidden, args.layers)
+    hf, single_model = build_models(args.vocab, args.hidden, args.layers)
+    mesh = parallel.make_mesh()  # every device on the data-parallel axis, as the trainers build it
+    model = parallel.shard_model(build_models(args.vocab, args.hidden, args.layers)[1], mesh)
+    one_device = parallel.make_mesh(devices=jax.devices()[:1])
     cfg = model.config
     param_bytes = sum(p.numel() * p.element_size() for p in hf.parameters())
     matmul_params = sum(p.numel() for name, p in hf.named_parameters() if p.ndim == 2 and "embed_tokens" not in name)
@@ -118,7 +134,7 @@ def main() -> None:
         f"llama: {cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, vocab {cfg.vocab_size}, "
         f"{param_bytes / 1e6:.2f} MB float32 params; prompt {args.prompt_len}, {new} new tokens, temperature 1, "
         f"{args.group} per prompt; "
-        f"{os.cpu_count()} cores, torch threads {args.torch_threads}; jax {jax.__version__}, torch {torch.__version__}, transformers "
+        f"{os.cpu_count()} cores, {len(jax.devices())} XLA devices, torch threads {args.torch_threads}; jax {jax.__version__}, torch {torch.__version__}, transformers "
         f"{transformers.__version__}; measured copy bandwidth {bandwidth / 1e9:.1f} GB/s, "
         f"float32 matmul {flop_rate / 1e9:.0f} GFLOP/s"
     )
@@ -132,10 +148,17 @@ def main() -> None:
         prompts = rng.integers(stops[-1] + 1 if stops else 1, cfg.vocab_size, size=(batch // group, args.prompt_len))
         prompts = prompts.astype(np.int32)
 
-        def ours(prompts=prompts, buckets=None, name="ours", n=group):
+        def ours(prompts=prompts, buckets=None, name="ours", n=group, model=model, mesh=mesh):
             buckets = buckets or sampling.Buckets()
             out = sampling.generate(
-                model, prompts, n=n, max_new_tokens=new, key=jax.random.key(0), stop_ids=stops, buckets=buckets
+                model,
+                prompts,
+                n=n,
+                max_new_tokens=new,
+                key=jax.random.key(0),
+                stop_ids=stops,
+                buckets=buckets,
+                mesh=mesh,
             )
             counts[name] = int(np.asarray(out.lengths).sum())
             assert stops or counts[name] == prompts.shape[0] * n * new
@@ -164,13 +187,17 @@ def main() -> None:
         else:  # the peer: one segment over the whole cache
             peer = functools.partial(ours, buckets=sampling.Buckets(cache_block=1 << 30), name="peer")
             peer_name = "one segment"
+        runs = [ours, peer]
+        if len(jax.devices()) > 1:  # the same decode on one device
+            runs.append(functools.partial(ours, name="single", model=single_model, mesh=one_device))
         start = time.perf_counter()
         ours()
         first = time.perf_counter() - start
-        peer()
-        # Alternating rounds, so both see the same machine; the ratio is the median of the rounds' ratios.
-        rounds = np.array([[timed(ours, 1), timed(peer, 1)] for _ in range(args.repeats)])
-        ours_s, peer_s = rounds.min(axis=0)
+        for run in runs[1:]:
+            run()
+        # Alternating rounds, so all see the same machine; a ratio is the median of the rounds' ratios.
+        rounds = np.array([[timed(run, 1) for run in runs] for _ in range(args.repeats)])
+        ours_s, peer_s = rounds[:, :2].min(axis=0)
         peer_ratio = float(np.median(rounds[:, 1] / rounds[:, 0]))
         theirs(tokens=8)  # warm-up
         theirs_s = timed(theirs, max(1, args.repeats - 1))
@@ -188,6 +215,12 @@ def main() -> None:
             f"{first - ours_s:.1f} s; {peer_name} {peer_tps:.0f} tok/s, {peer_ratio:.2f}x) | transformers "
             f"{theirs_tps:8.0f} tok/s | ratio {ours_tps / theirs_tps:.2f}x"
         )
+        if len(runs) > 2:
+            single_ratio = float(np.median(rounds[:, 2] / rounds[:, 0]))
+            line += (
+                f" | on one device {counts['single'] / rounds[:, 2].min():.0f} tok/s, {len(jax.devices())} devices "
+                f"{single_ratio:.2f}x that"
+            )
         if not stops:  # every row generates `new` tokens: the per-step roofline applies
             line += (
                 f" | roofline {floor_s * 1e3:.3f} ms/step (memory {bytes_s * 1e3:.3f}, compute "

@@ -12,7 +12,7 @@ import sys
 from absl import app, logging
 from ml_collections import config_flags
 
-from nsa_jax import hugepages
+from nsa_jax import cpu_devices, hugepages
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "experiment config file (configs/*.py[:arg])", lock_config=True
@@ -49,8 +49,10 @@ def main(argv: list[str]) -> None:
 
 
 def run() -> None:
-    """Console script `nsa-jax`. Starts again once with large host buffers on huge pages (`nsa_jax.hugepages`)."""
+    """Console script `nsa-jax`. Starts again once with large host buffers on huge pages (`nsa_jax.hugepages`), and
+    splits XLA's CPU platform into one device per core (`nsa_jax.cpu_devices`)."""
     hugepages.reexec()
+    cpu_devices.configure()
     _config_root_on_path(sys.argv)
     app.run(main)
 
