@@ -50,8 +50,10 @@ def shrunk(config, start: str, workdir: str):
     # Half the prompts held out by the PRM, the LLM judge and the RM (the configs keep 0.2): the shrunk sets hold only
     # about 8 groups with a wrong answer, and at 0.2 the prompt hash leaves none of them held out for about one draw
     # in six of the start (0.8 ** 8), which any change in float summation order can draw. At 0.5 an empty side has
-    # odds of 2 * 0.5 ** 8, under 1%.
+    # odds of 2 * 0.5 ** 8, under 1%. The PRM trains one group (8 rows) per step, so the ~4 groups left for training
+    # always fill a step (at 32 rows, 4 groups, a training side of 3 was refused).
     p.judges.prm.prm.epochs, p.judges.prm.prm.heldout_frac, p.preference.rm.rm.heldout_frac = 1, 0.5, 0.5
+    p.judges.prm.batch_size = 8
     p.judges.llm_judge.judge.update({"steps": 4, "batch_size": 16, "heldout_frac": 0.5})
     p.judges.llm_judge.batch_size = 8
     p.offline.bcpg_nsa.offline.llm_judge_batch_size = 16
