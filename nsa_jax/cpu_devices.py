@@ -11,11 +11,13 @@ step is too short to split; the RL update, whose operations already use both cor
 (`benchmarks/rl_update.py`); the main job (`configs/demo.py`) 6.9 -> 5.9 minutes.
 
 XLA reads the flag when JAX starts its CPU backend, so `configure()` runs before anything asks for a device:
-`python -m nsa_jax.main` and `benchmarks/sampling.py` call it first. The count is the largest power of two not
-above the cores this process may use, so batch sizes that are powers of two split evenly (a batch that does not is
-refused by the train step with a message naming the device count; set `NSA_JAX_CPU_DEVICES`). Nothing changes
-where XLA_FLAGS already choose a count or on one core. `NSA_JAX_CPU_DEVICES=N` asks for N devices instead, and 0
-or 1 turns this off. On a GPU or TPU host the flag only splits the CPU platform, which JAX then does not use.
+`python -m nsa_jax.main` and the benchmarks call it first. The count is the largest power of two not above the
+cores this process may use, and at most `MAX_AUTO` (8): batch sizes that are powers of two split evenly, the
+configs' smallest train batches (16 rows) keep two rows per device, and the miniature's rollouts (256 rows) 32. It
+was measured on 2 cores only. Nothing changes where XLA_FLAGS already choose a count or on one core.
+`NSA_JAX_CPU_DEVICES=N` asks for N devices instead (a train batch that does not split over them is refused with a
+message naming the device count), and 0 or 1 turns this off. On a GPU or TPU host the flag only splits the CPU
+platform, which JAX then does not use.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import os
 
 FLAG = "--xla_force_host_platform_device_count"
 CHOICE = "NSA_JAX_CPU_DEVICES"
+MAX_AUTO = 8
 
 
 def usable_cores() -> int:
@@ -35,7 +38,7 @@ def usable_cores() -> int:
 
 def device_count(env: dict[str, str] | None = None, cores: int | None = None) -> int:
     """Host devices `configure` asks for: `NSA_JAX_CPU_DEVICES` when set, else the largest power of two not above
-    `cores` (default: the usable cores); 1 means leave XLA's default (one device)."""
+    `cores` (default: the usable cores) or `MAX_AUTO`; 1 means leave XLA's default (one device)."""
     env = os.environ if env is None else env
     chosen = env.get(CHOICE, "").strip()
     if chosen:
@@ -43,7 +46,7 @@ def device_count(env: dict[str, str] | None = None, cores: int | None = None) ->
             raise ValueError(f"{CHOICE}={chosen!r} is not a device count (a whole number; 0 or 1 turns it off)")
         return max(int(chosen), 1)
     cores = usable_cores() if cores is None else cores
-    return 1 << (max(cores, 1).bit_length() - 1)
+    return min(1 << (max(cores, 1).bit_length() - 1), MAX_AUTO)
 
 
 def environment(env: dict[str, str], cores: int | None = None) -> dict[str, str]:

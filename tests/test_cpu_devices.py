@@ -1,6 +1,6 @@
-"""nsa_jax.cpu_devices: the host device count is the largest power of two within the cores (or the one asked for),
-added to XLA_FLAGS without losing other flags, never over a count already chosen; and a process that calls
-`configure()` before JAX starts gets that many CPU devices."""
+"""nsa_jax.cpu_devices: the host device count is the largest power of two within the cores, at most 8 (or the one
+asked for), added to XLA_FLAGS without losing other flags, never over a count already chosen; and a process that
+calls `configure()` before JAX starts gets that many CPU devices."""
 
 import os
 import subprocess
@@ -14,13 +14,14 @@ from nsa_jax import cpu_devices
 _PLAIN = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", cpu_devices.CHOICE)}
 
 
-@pytest.mark.parametrize(("cores", "devices"), [(1, 1), (2, 2), (3, 2), (6, 4), (8, 8), (12, 8), (16, 16)])
-def test_device_count_is_the_largest_power_of_two_within_the_cores(cores, devices):
+@pytest.mark.parametrize(("cores", "devices"), [(1, 1), (2, 2), (3, 2), (6, 4), (8, 8), (12, 8), (16, 8), (96, 8)])
+def test_device_count_is_the_largest_power_of_two_within_the_cores_up_to_8(cores, devices):
     assert cpu_devices.device_count({}, cores=cores) == devices
 
 
 def test_an_asked_count_wins_and_zero_or_one_turns_it_off():
     assert cpu_devices.device_count({cpu_devices.CHOICE: "3"}, cores=16) == 3
+    assert cpu_devices.device_count({cpu_devices.CHOICE: "16"}, cores=16) == 16
     for off in ("0", "1"):
         env = {cpu_devices.CHOICE: off, "XLA_FLAGS": "--xla_cpu_max_isa=AVX2"}
         assert cpu_devices.environment(env, cores=16) == env
