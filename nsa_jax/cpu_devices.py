@@ -50,7 +50,7 @@ def device_count(env: dict[str, str] | None = None, cores: int | None = None) ->
 
 
 def environment(env: dict[str, str], cores: int | None = None) -> dict[str, str]:
-    """A copy of `env` with the host device count added to XLA_FLAGS (its other flags kept); `env` itself where
+    """A copy of `env` with the host device count added to XLA_FLAGS (its other flags kept); unchanged where
     XLA_FLAGS already hold a count or one device is asked for."""
     flags = env.get("XLA_FLAGS", "")
     count = device_count(env, cores)
