@@ -7,8 +7,9 @@ With the host platform split into one device per core (XLA's `--xla_force_host_p
 trainers' mesh (`parallel.make_mesh()`: every device on the data-parallel "fsdp" axis) splits the batch over the
 devices and every core runs its rows of each operation at the same time. On that Xeon (`benchmarks/sampling.py`,
 two runs): decode 1.49-1.56x faster at batch 64 and 1.83-1.87x at batch 256, but 0.87-0.89x at batch 16, where a
-step is too short to split; the RL update, whose operations already use both cores, 0.95-0.96x
-(`benchmarks/rl_update.py`); the main job (`configs/demo.py`) 6.9 -> 5.9 minutes.
+step is too short to split; the RL update, whose operations already use both cores, about the same (1.00x best,
+0.97x median of 11 alternating rounds in one process, one-device mesh against the two-device one); the main job
+(`configs/demo.py`) 6.9 -> 5.9 minutes.
 
 XLA reads the flag when JAX starts its CPU backend, so `configure()` runs before anything asks for a device:
 `python -m nsa_jax.main` and the benchmarks call it first. The count is the largest power of two not above the
