@@ -53,6 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 import transformers
+from flax import nnx
 
 from nsa_jax import models, parallel, sampling
 from nsa_jax.models import hf_params
@@ -123,7 +124,7 @@ def main() -> None:
     torch.set_num_threads(args.torch_threads)
     hf, single_model = build_models(args.vocab, args.hidden, args.layers)
     mesh = parallel.make_mesh()  # every device on the data-parallel axis, as the trainers build it
-    model = parallel.shard_model(build_models(args.vocab, args.hidden, args.layers)[1], mesh)
+    model = parallel.shard_model(nnx.clone(single_model), mesh)  # the same weights, placed on the mesh
     one_device = parallel.make_mesh(devices=jax.devices()[:1])
     cfg = model.config
     param_bytes = sum(p.numel() * p.element_size() for p in hf.parameters())

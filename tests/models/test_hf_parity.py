@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import torch
+from flax import nnx
 from hf_reference import VOCAB, forward_step, hf_logits, logits_of, max_diff_on_real, nsa_logits, padded_batch
 
 from nsa_jax import models
@@ -47,9 +49,6 @@ def test_parameter_gradients_match_transformers(checkpoint):
     """The gradient of a weighted sum of the real positions' logits with respect to every parameter equals the one
     torch autograd gives the reference: the hand-written backward passes (`layers.swiglu`) and RoPE's form
     (`layers.apply_rope`) against PyTorch's."""
-    import torch
-    from flax import nnx
-
     ids, mask = padded_batch("left", seed=2)
     weights = np.random.default_rng(3).normal(size=(*ids.shape, VOCAB)).astype(np.float32) * mask[..., None]
 
