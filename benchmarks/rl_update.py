@@ -1,5 +1,5 @@
 """Seconds per RL update (`RLUpdate.round` run by the engine: the logp_old pass unless the step makes it, then the
-train step) with and without three of issue 17's levers, same model, same rollout, same run.
+train step) with and without four of issue 17's levers, same model, same rollout, same run.
 
 Lever 1, the token band. A rollout is laid out at the full budget width, `max_prompt_len + max_new_tokens` (prompts left-padded, responses
 right-padded), but a batch's tokens usually fill a narrower band: shorter prompts than the budget, responses that
@@ -14,6 +14,10 @@ is the same update with the pass (`rl.logp_old = "score"`, the behaviour before)
 Lever 3, the prompt once per group (`rl.share_prompt`): each group's prompt is set apart from its G responses and
 every forward of the update computes it once (`Transformer.hidden_states_after_prompt`); the responses attend to
 its keys. The peer is the same update over whole rows.
+
+Lever 4, the responses packed (`rl.pack_responses`): the responses' real tokens run the projections, the MLP, the
+norms and the log-probs without their padding (`models.Packing`), the attention on the rows. The peer is lever 3's
+update on the padded rows.
 
 The peer in PyTorch: the same GRPO update in eager mode on the same rollout, `transformers.LlamaForCausalLM` with the
 same weights, whole rows cut to the same token band, `logp_old = logp.detach()` (TRL's GRPO at one iteration per
@@ -77,10 +81,13 @@ def make_rollout(args: argparse.Namespace, vocab: int, seed: int = 0) -> Rollout
     )
 
 
-def config(args: argparse.Namespace, logp_old: str = "auto", share_prompt: bool = False) -> ml_collections.ConfigDict:
+def config(
+    args: argparse.Namespace, logp_old: str = "auto", share_prompt: bool = False, pack: bool = True
+) -> ml_collections.ConfigDict:
     c = rl_defaults(base.get_config())
     c.rl.logp_old = logp_old
     c.rl.share_prompt = share_prompt
+    c.rl.pack_responses = pack
     c.rl.prompts_per_rollout, c.rl.group_size = args.prompts, args.group
     c.rl.max_prompt_len, c.rl.max_new_tokens = args.prompt_budget, args.new_budget
     c.batch_size = args.prompts * args.group
@@ -91,12 +98,14 @@ def config(args: argparse.Namespace, logp_old: str = "auto", share_prompt: bool 
 class Variant:
     """One way of running the update: its own engine (so the programs compile once each) on the same rollout."""
 
-    def __init__(self, args: argparse.Namespace, full_width: bool, logp_old: str, share_prompt: bool = False):
+    def __init__(
+        self, args: argparse.Namespace, full_width: bool, logp_old: str, share_prompt: bool = False, pack: bool = True
+    ):
         self.name = f"{'full width' if full_width else 'token band'}, logp_old {logp_old!r}"
-        self.name += ", prompt once per group" if share_prompt else ""
+        self.name += (", prompt once per group" + (", responses packed" if pack else "")) if share_prompt else ""
         self.full_width = full_width
         model = models.init_model(VARIANTS["tiny"], seed=0)
-        cfg = config(args, logp_old, share_prompt)
+        cfg = config(args, logp_old, share_prompt, pack)
         self.engine = make_engine(cfg, model, parallel.make_mesh(), total_steps=args.repeats + 2)
         self.update = RLUpdate(cfg, self.engine)
         self.batch = make_rollout(args, model.config.vocab_size).batch()
@@ -118,6 +127,7 @@ class Variant:
             self.prepare.append(prepared - start)
         finally:
             rl_update.token_band = cut
+        self.packed = metrics["packed_frac"]
         return metrics["update_width"]
 
 
@@ -177,11 +187,11 @@ def main() -> None:
     add_rollout_args(parser, repeats=7)
     args = parser.parse_args()
     print(f"{args.method}, {args.prompts} x {args.group} rows, budget {args.prompt_budget} + {args.new_budget}:")
-    variants = (True, "score"), (False, "score"), (False, "auto"), (False, "auto", True)
-    full, band, step, shared = (Variant(args, *v) for v in variants)
+    variants = (True, "score"), (False, "score"), (False, "auto"), (False, "auto", True, False), (False, "auto", True)
+    full, band, step, shared, packed = (Variant(args, *v) for v in variants)
     with tempfile.TemporaryDirectory() as tmp:
         torch_peer = TorchPeer(args, str(models.tiny_model_dir(os.path.join(tmp, "model"))))
-    everyone = (full, band, step, shared, torch_peer)
+    everyone = (full, band, step, shared, packed, torch_peer)
     for i in range(args.repeats):  # alternating, so a change in the machine's load falls on all of them alike
         for variant in everyone:
             variant.run(seed=i + 1)
@@ -197,8 +207,13 @@ def main() -> None:
     print(f"token band over the full width (both with the scoring pass): {ratio(full, band)}")
     print(f"logp_old from the step over the scoring pass (both on the band): {ratio(band, step)}")
     print(f"the prompt once per group over G times (both with logp_old from the step): {ratio(step, shared)}")
-    print(f"all three levers over none: {ratio(full, shared)}")
-    print(f"nsa_jax (all three levers) over the same update in torch eager: {ratio(torch_peer, shared)}")
+    print(
+        f"the responses packed ({packed.packed:.0%} of the band's slots) over their padded rows (both with the prompt "
+        f"once per group): {ratio(shared, packed)}"
+    )
+    print(f"all four levers over none: {ratio(full, packed)}")
+    print(f"nsa_jax (all four levers) over the same update in torch eager: {ratio(torch_peer, packed)}")
+    print(f"nsa_jax (three levers, responses padded) over torch eager: {ratio(torch_peer, shared)}")
     print(f"nsa_jax on whole rows (logp_old from the step) over torch eager: {ratio(torch_peer, step)}")
 
 

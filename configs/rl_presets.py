@@ -60,6 +60,10 @@ def rl_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     # Compute each group's prompt once (not G times) in the update's forward passes: the same log-probs within float
     # tolerance, fewer FLOPs (benchmarks/rl_update.py); off meshes with Explicit axes. False: whole rows.
     c.rl.share_prompt = True
+    # With share_prompt, run the responses' real tokens through the position-wise layers (projections, MLP, norms,
+    # log-probs) packed, without their padding (models.Packing); the attention keeps the rows. Same values within
+    # float tolerance; one compile per packed width (a multiple of 4 columns). False: the padded rows throughout.
+    c.rl.pack_responses = True
     c.rl.max_prompt_len = 64  # prompts are left-padded to this many tokens (longer: error)
     c.rl.max_new_tokens = 64  # response budget; cut responses stay in the batch with reward from the verifier
     c.rl.temperature = 1.0  # sampling temperature of rollouts

@@ -241,6 +241,7 @@ class Attention(nnx.Module):
         chunk: int = 0,
         *,
         heads_major: bool = True,
+        packing=None,
     ) -> jax.Array:
         """q [R, T, H, Dh] of R = B*n rows, where rows q*n .. q*n+n-1 continue prompt q, over that prompt's shared
         prefix (k [B, KVH, Dh, P] and v [B, KVH, P, Dh] as the cache holds them, valid [B, P]) and then their own
@@ -249,7 +250,8 @@ class Attention(nnx.Module):
         the attention over a sequence holding a copy of the prompt in every row, but each prompt's keys and values
         are read once for its n rows (its n*H/KVH queries per KV head are one matmul). Decoding reads the sampler's
         shared prompt cache this way; the training forward (`Transformer.hidden_states_after_prompt`) its prompts'
-        keys. `impl` "chunked" takes the queries in blocks of `chunk`, as `attend` does."""
+        keys. `impl` "chunked" takes the queries in blocks of `chunk`, as `attend` does. With a `Packing` of the rows'
+        tokens the output is packed before `o_proj`, [D, N, d] (the projection runs on real tokens only)."""
         r, t, h, dh = q.shape
         spec, k_spec = explicit_spec(q), explicit_spec(k)
         # Explicit mesh: the query groups follow the KV heads' sharding, as in `attend`.
@@ -262,7 +264,7 @@ class Attention(nnx.Module):
             out = _in_query_blocks(attention, qg, allowed, chunk)
         else:
             out = attention(qg, allowed)
-        return self._project_out(out)
+        return self._project_out(out if packing is None else packing.pack(out))
 
     def _project_out(self, out: jax.Array) -> jax.Array:
         """Attention output [B, T, <heads...>, Dh] (heads flat or grouped) through `o_proj`: [B, T, d]."""

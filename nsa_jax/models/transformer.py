@@ -18,6 +18,7 @@ from jax.sharding import PartitionSpec as P
 
 from nsa_jax.models.config import REMAT_POLICIES, ModelConfig
 from nsa_jax.models.layers import MLP, Attention, RMSNorm, embed, explicit_spec, gathered, param, rope_inv_freq
+from nsa_jax.models.packing import Packing
 
 
 @jax.tree_util.register_dataclass
@@ -115,17 +116,25 @@ class DecoderLayer(nnx.Module):
         x = x + self.mlp(self.post_attention_layernorm(x))
         return x, kv
 
-    def after_prompt(self, xp, xr, pos_p, pos_r, inv_freq, allowed_p, allowed_r, p_valid, attention=("dense", 0)):
+    def after_prompt(
+        self, xp, xr, pos_p, pos_r, inv_freq, allowed_p, allowed_r, p_valid, packing=None, attention=("dense", 0)
+    ):
         """One cache-free block over prompts xp [B, P, d] and their continuations xr [B*n, T, d] (rows q*n ..
         q*n+n-1 continue prompt q): the prompts attend among themselves where allowed_p [B, P, P], each
         continuation to its prompt's valid keys (p_valid [B, P]) and to its own where allowed_r [B*n, T, T]. The
-        same block as over the n rows `prompt + continuation`, with each prompt's part computed once. Returns
+        same block as over the n rows `prompt + continuation`, with each prompt's part computed once. With a
+        `Packing`, xr and pos_r hold the continuations' real tokens packed, [D, N, ...]: everything but the
+        attention runs on them, the attention on the rows (`Packing.unpack` before, `pack` after). Returns
         (xp, xr)."""
         qp, kp, vp = self.self_attn.project_qkv(self.input_layernorm(xp), pos_p, inv_freq)
         qr, kr, vr = self.self_attn.project_qkv(self.input_layernorm(xr), pos_r, inv_freq)
+        if packing is not None:
+            qr, kr, vr = map(packing.unpack, (qr, kr, vr))
         xp = xp + self.self_attn.attend(qp, kp, vp, allowed_p, *attention)
         prefix = (jnp.transpose(kp, (0, 2, 3, 1)), jnp.swapaxes(vp, 1, 2), p_valid)  # the KVCache layout
-        xr = xr + self.self_attn.attend_after_prefix(qr, prefix, kr, vr, allowed_r, *attention, heads_major=False)
+        xr = xr + self.self_attn.attend_after_prefix(
+            qr, prefix, kr, vr, allowed_r, *attention, heads_major=False, packing=packing
+        )
         xp = xp + self.mlp(self.post_attention_layernorm(xp))
         xr = xr + self.mlp(self.post_attention_layernorm(xr))
         return xp, xr
@@ -188,6 +197,7 @@ class Transformer(nnx.Module):
         prompt_mask: jax.Array,
         input_ids: jax.Array,
         attention_mask: jax.Array,
+        packing: Packing | None = None,
     ) -> tuple[jax.Array, jax.Array]:
         """The hidden states of B*n rows that share prompts, with each prompt computed once.
 
@@ -196,6 +206,10 @@ class Transformer(nnx.Module):
         prompts [B, P, d] and of the continuations [B*n, T, d]: those of `hidden_states` on the B*n rows
         `concat(prompt q, continuation)`, within float tolerance. The prompt's tokens pass each layer once
         instead of n times; the gradient with respect to them sums over the n continuations.
+
+        packing: a `Packing` of `attention_mask`'s tokens: the continuations' real tokens then pass the
+        position-wise layers packed, and their hidden states come back packed, [D, N, d] (`packing.unpack` gives
+        the rows, zeros at the padding).
         """
         cfg = self.config
         b, r = prompt_ids.shape[0], input_ids.shape[0]
@@ -203,11 +217,12 @@ class Transformer(nnx.Module):
             raise ValueError(f"{r} continuation rows do not split into groups over {b} prompts")
         inv_freq = rope_inv_freq(cfg)
         table = self.embed_tokens[...]
-        xp, xr = (embed(table, ids).astype(cfg.dtype) for ids in (prompt_ids, input_ids))
+        pack = (lambda x: x) if packing is None else packing.pack
+        xp, xr = (embed(table, ids).astype(cfg.dtype) for ids in (prompt_ids, pack(input_ids)))
         pos_p = positions_from_mask(prompt_mask)
         # A continuation token's position counts its prompt's tokens first (pads in either part are never keys).
         pos_r = jnp.repeat(jnp.sum(prompt_mask.astype(jnp.int32), axis=1), r // b)[:, None]
-        pos_r = pos_r + positions_from_mask(attention_mask)
+        pos_r = pack(pos_r + positions_from_mask(attention_mask))
         p_valid, r_valid = prompt_mask.astype(bool), attention_mask.astype(bool)
         causal = lambda n: jnp.tril(jnp.ones((n, n), bool))[None]
         allowed_p = causal(prompt_ids.shape[1]) & p_valid[:, None, :]
@@ -216,7 +231,7 @@ class Transformer(nnx.Module):
         if cfg.remat != "none":
             block = nnx.remat(block, policy=REMAT_POLICIES[cfg.remat])
         for layer in self.layers:
-            xp, xr = block(layer, xp, xr, pos_p, pos_r, inv_freq, allowed_p, allowed_r, p_valid)
+            xp, xr = block(layer, xp, xr, pos_p, pos_r, inv_freq, allowed_p, allowed_r, p_valid, packing)
         return self.norm(xp), self.norm(xr)
 
     def unembedding(self) -> jax.Array:

@@ -128,6 +128,15 @@ def batch_axes(mesh) -> tuple[str, ...]:
     return tuple(a for a in BATCH_AXES if a in mesh.shape and mesh.shape[a] > 1)
 
 
+def batch_shards(mesh, rows: int) -> int:
+    """Into how many blocks `rows` rows split over the data-parallel axes of `mesh` (a Mesh, an AbstractMesh, or
+    None): the product of their sizes where it divides `rows`, else 1."""
+    if mesh is None or mesh.empty:
+        return 1
+    shards = math.prod(mesh.shape[a] for a in batch_axes(mesh))
+    return shards if rows % shards == 0 else 1
+
+
 def batch_sharding(mesh: Mesh, ndim: int = 2) -> NamedSharding:
     """Sharding for a [B, ...] batch: B over the data-parallel axes present in the mesh, the rest replicated."""
     return NamedSharding(mesh, PartitionSpec(entry_of(batch_axes(mesh)), *([None] * (ndim - 1))))

@@ -90,15 +90,18 @@ def _sgd_update(config, rollout, mesh=None):
 
 # Default: logp_old from the step. "score": the scoring pass runs on the shared layout too (its logp_old must equal
 # the step's log-probs: PPO ratio 1), with a frozen reference (beta_kl) and micro-batches of 2 groups. "auto-mesh":
-# groups split over 8 devices of Auto axes. "explicit-mesh": the same on Explicit axes, where whole rows are used.
+# groups split over 8 devices of Auto axes (blocks of 2 rows: too few to pack); "packed-mesh": over 2 devices (the
+# packing's blocks are theirs). "explicit-mesh": the same on Explicit axes, where whole rows are used.
 @pytest.mark.parametrize(
-    "variant", ["step", "score+kl+micro", "auto-mesh", pytest.param("explicit-mesh", marks=pytest.mark.slow)]
+    "variant",
+    ["step", "score+kl+micro", "auto-mesh", "packed-mesh", pytest.param("explicit-mesh", marks=pytest.mark.slow)],
 )
 def test_update_with_shared_prompts_is_the_hand_policy_gradient(variant):
     rewards = [1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0]
     if variant == "explicit-mesh":  # 2 groups over 2 x 4 devices, the layout GRPO's group axis allows there
         rewards = rewards[:8]
-    rollout = grouped_prompt_rollout(rewards, group_size=4, prompt_budget=PROMPT_BUDGET, seed=3)
+    seed = 1 if variant == "packed-mesh" else 3  # seed 1's shorter responses pack in blocks of 8 rows
+    rollout = grouped_prompt_rollout(rewards, group_size=4, prompt_budget=PROMPT_BUDGET, seed=seed)
     config = rl_config("grpo", rows=len(rewards), micro_rows=8 if variant == "score+kl+micro" else 0)
     config.rl.max_prompt_len = PROMPT_BUDGET
     config.rl.share_prompt = True
@@ -107,6 +110,8 @@ def test_update_with_shared_prompts_is_the_hand_policy_gradient(variant):
         config.rl.beta_kl = 0.1  # the first update's policy is the reference: KL 0 and no KL gradient
     if variant == "auto-mesh":
         got, metrics = _sgd_update(config, rollout, parallel.make_mesh(data=2, fsdp=4))
+    elif variant == "packed-mesh":
+        got, metrics = _sgd_update(config, rollout, parallel.make_mesh(data=1, fsdp=2, devices=jax.devices()[:2]))
     elif variant == "explicit-mesh":
         mesh = jax.make_mesh((2, 4, 1), parallel.MESH_AXES, axis_types=(AxisType.Explicit,) * 3)
         with jax.set_mesh(mesh):
@@ -114,6 +119,8 @@ def test_update_with_shared_prompts_is_the_hand_policy_gradient(variant):
     else:
         got, metrics = _sgd_update(config, rollout)
     assert metrics["shared_prompt"] == (0.0 if variant == "explicit-mesh" else 1.0)
+    # The responses (1-6 tokens in 6 columns) run packed into 4 slots a row where a block holds 8 or 16 rows.
+    assert metrics["packed_frac"] == (1.0 if variant in ("auto-mesh", "explicit-mesh") else 4 / 6)
     want = hand_policy_gradient(rollout, grpo_advantages(rewards, 4))
     jax.tree.map(lambda g, w: np.testing.assert_allclose(g, w, rtol=2e-4, atol=1e-6), got, want)
     assert metrics["ratio_min"] == pytest.approx(1.0, abs=1e-5) and metrics["ratio_max"] == pytest.approx(1.0, abs=1e-5)

@@ -25,7 +25,14 @@ from nsa_jax import parallel
 from nsa_jax.train.core.optim import learning_rate_schedule, make_optimizer
 from nsa_jax.train.core.policy import set_params
 from nsa_jax.train.core.state import TrainState, init_state, split_model, state_shardings
-from nsa_jax.train.core.step import LossFn, device_batch, jit_train_step, make_train_step, micro_batches
+from nsa_jax.train.core.step import (
+    LossFn,
+    device_batch,
+    jit_train_step,
+    make_train_step,
+    micro_batches,
+    split_micro_batches,
+)
 
 HostBatch = dict[str, np.ndarray]
 
@@ -63,6 +70,7 @@ class Engine:
         seed: int = 0,
     ):
         self.model, self.mesh, self.tx = model, mesh, tx
+        self.micro_batches, self.group_size = micro_batches, group_size
         self.graphdef, self._params = split_model(model)
         self.shardings = state_shardings(model, tx, mesh)
         self.new_state = functools.partial(init_state, tx=tx, seed=seed)
@@ -128,6 +136,11 @@ class Engine:
         """The model with the current parameters (the step donates the state, so they are set on each call)."""
         set_params(self.model, self.state.params)
         return self.model
+
+    def micro_batch_rows(self, host: np.ndarray) -> np.ndarray:
+        """A host array of one step's batch [B, ...] as the step splits it, [M, B/M, ...] (micro-batch m holds the
+        rows the step's m-th micro-batch holds, in the same order)."""
+        return split_micro_batches({"x": host}, self.micro_batches, self.group_size)["x"]
 
     def step(self, host: HostBatch) -> dict[str, jax.Array]:
         """One optimiser step on a host batch (sharded over the batch axes); returns the device metrics."""

@@ -17,7 +17,7 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh
 
-from nsa_jax import losses, parallel
+from nsa_jax import losses, models, parallel
 from nsa_jax.train.core.step import Batch
 
 
@@ -27,19 +27,45 @@ def sequence_logprobs(model: nnx.Module, batch: Batch, *, chunk_size: int, group
     A batch with the groups' prompts set apart (`rollouts.prompt_apart`: per-row `prompt_ids` / `prompt_mask`, the
     per-token arrays holding the responses) is scored with each prompt computed once for its `group_size` rows
     (`Transformer.hidden_states_after_prompt`); there column 0 is the first response token, predicted from the
-    prompt's last column, and the values equal those of the whole rows within float tolerance."""
+    prompt's last column, and the values equal those of the whole rows within float tolerance. Such a batch may
+    also carry `packed_width` (`[B, c]`, only its width c is read): the responses' real tokens then run the
+    position-wise layers and the vocabulary projection packed (`models.Packing`, blocks of c slots per row over
+    the batch's data-parallel shards), and the log-probs are 0 at the padding; NaN everywhere if a block holds
+    more than its slots (`models.packed_width` picks a c that holds them). Responses must then fill their rows
+    from column 0 (right-padded), as a rollout's do."""
     if "prompt_ids" in batch:
         first = lambda x: x.reshape(-1, group_size, *x.shape[1:])[:, 0]  # one row per prompt
+        ids, packing = batch["input_ids"], response_packing(batch)
         prompt_hidden, hidden = model.hidden_states_after_prompt(
-            first(batch["prompt_ids"]), first(batch["prompt_mask"]), batch["input_ids"], batch["attention_mask"]
-        )  # [B/G, P, d], [B, T, d]
-        before = jnp.concatenate([jnp.repeat(prompt_hidden[:, -1:], group_size, axis=0), hidden[:, :-1]], axis=1)
-        return losses.token_logprobs(before, model.unembedding(), batch["input_ids"], chunk_size=chunk_size)
+            first(batch["prompt_ids"]), first(batch["prompt_mask"]), ids, batch["attention_mask"], packing
+        )  # [B/G, P, d], [B, T, d] (packed: [D, N, d])
+        last = jnp.repeat(prompt_hidden[:, -1:], group_size, axis=0)  # [B, 1, d]: predicts each row's column 0
+        if packing is None:
+            before = jnp.concatenate([last, hidden[:, :-1]], axis=1)
+            return losses.token_logprobs(before, model.unembedding(), ids, chunk_size=chunk_size)
+        # Packed, the token before slot j is slot j - 1, except at a row's column 0, which its prompt predicts.
+        before = jnp.concatenate([hidden[:, :1], hidden[:, :-1]], axis=1)
+        starts = packing.row_starts()  # [D, B/D]
+        last = last.reshape(*starts.shape, last.shape[-1])
+        before = jax.vmap(lambda h, at, x: h.at[at].set(x, mode="drop"))(before, starts, last)
+        logp = losses.token_logprobs(before, model.unembedding(), packing.pack(ids), chunk_size=chunk_size)
+        return jnp.where(packing.overflow, jnp.nan, packing.unpack(logp))
     hidden = model.hidden_states(batch["input_ids"], attention_mask=batch["attention_mask"])  # [B, T, d]
     logp = losses.token_logprobs(
         hidden[:, :-1], model.unembedding(), batch["input_ids"][:, 1:], chunk_size=chunk_size
     )  # [B, T-1]
     return jnp.pad(logp, ((0, 0), (1, 0)))
+
+
+def response_packing(batch: Batch) -> models.Packing | None:
+    """The `Packing` of a batch's tokens that its `packed_width` array asks for (blocks over the batch's
+    data-parallel shards, each of `c` slots per row), or None without one."""
+    if "packed_width" not in batch:
+        return None
+    mask = batch["attention_mask"]
+    rows, width = mask.shape[0], batch["packed_width"].shape[1]
+    blocks = parallel.batch_shards(getattr(jax.typeof(mask).sharding, "mesh", None), rows)
+    return models.Packing.from_mask(mask, blocks, rows // blocks * width)
 
 
 @functools.cache

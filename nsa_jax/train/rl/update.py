@@ -19,7 +19,11 @@
 4. optionally drops homogeneous groups (DAPO dynamic sampling, arXiv 2503.14476; off by default because LENS
    learns from all-wrong groups): their tokens leave the loss mask, so they enter no sum or token count;
 5. `ppo_epochs` passes over the rollout, each cut into mini-batches of whole groups (`config.batch_size` rows, one
-   train step each; the core step keeps whole groups in each of its `config.micro_batch_size` micro-batches).
+   train step each; the core step keeps whole groups in each of its `config.micro_batch_size` micro-batches);
+6. with the prompts set apart and `rl.pack_responses`, each step's batch carries `packed_width` [B, c]: its
+   responses' real tokens run the position-wise layers packed into c slots per row of each micro-batch's
+   data-parallel block (`models.Packing`; c is the round's largest block's tokens per row, a multiple of 4, so
+   the round compiles once per width). Left out where c would be the whole band (nothing to save).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import optax
 from flax import nnx
 from jax.sharding import AxisType, Mesh
 
+from nsa_jax import models, parallel
 from nsa_jax.rollouts import Batch, homogeneous_groups, mismatch_stats, prompt_apart, token_band
 from nsa_jax.train.core import Engine, Round, score_tokens
 from nsa_jax.train.rl.loss import make_policy_loss_fn
@@ -137,4 +142,21 @@ class RLUpdate:
             perm = np.random.default_rng([seed, epoch]).permutation(rows // g)
             order = (perm[:, None] * g + np.arange(g)).reshape(-1)
             steps += [batch.take(order[start : start + mini]) for start in range(0, rows, mini)]
+        width = self.packed_width(batch, engine, steps)
+        if width is not None:
+            steps = [{**step, "packed_width": np.zeros((len(step["input_ids"]), width), np.uint8)} for step in steps]
+        stats["packed_frac"] = 1.0 if width is None else width / batch.tokens["input_ids"].shape[1]
         return Round(steps, stats)
+
+    def packed_width(self, batch: Batch, engine: Engine, steps: list[dict[str, np.ndarray]]) -> int | None:
+        """Slots per row that hold every micro-batch block's response tokens in all of `steps` (see
+        `models.packed_width`), or None where the responses are not packed: `rl.pack_responses` off, prompts
+        not set apart, a response not filling its row from column 0, or no column saved."""
+        if not (self.config.rl.pack_responses and "prompt_ids" in batch.rows):
+            return None
+        mask = batch.tokens["attention_mask"] > 0
+        if (mask[:, 1:] > mask[:, :-1]).any():  # a token after padding: not right-padded
+            return None
+        micro = [m for step in steps for m in engine.micro_batch_rows(step["attention_mask"])]
+        width = models.packed_width(micro, parallel.batch_shards(engine.mesh, len(micro[0])))
+        return None if width >= mask.shape[1] else width
