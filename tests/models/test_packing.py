@@ -80,9 +80,9 @@ def _batch(rows: int, group: int, seed: int) -> dict[str, np.ndarray]:
     }
 
 
-# Without a mesh, with rematerialised layers and chunked attention, and on an 8-device Auto mesh (one block per
-# device: 2 rows each).
-@pytest.mark.parametrize("variant", ["plain", "remat+chunked", "auto-mesh"])
+# Without a mesh, with rematerialised layers and chunked attention (slow), and on an 8-device Auto mesh (one block
+# per device: 2 rows each).
+@pytest.mark.parametrize("variant", ["plain", pytest.param("remat+chunked", marks=pytest.mark.slow), "auto-mesh"])
 def test_packed_logprobs_and_gradients_equal_the_padded_rows(variant):
     cfg = TINY if variant != "remat+chunked" else dataclasses.replace(TINY, remat="full", attention="chunked",
                                                                       attention_chunk=4)  # fmt: skip

@@ -8,7 +8,7 @@ PROBLEMS held-out level-1 problems x 8 samples, before and after, with the same 
 paired).
 
 The assertion is statistical: the run's own paired bootstrap over the problems (`gain/pass@1/low` in eval_rl.json,
-`nsa_jax.train.rl.heldout.paired_gains`) must put the 95% lower bound of the gain above MARGIN, 0. Measured on two
+`nsa_jax.train.rl.heldout.paired_gains`) must put the 95% lower bound of the gain above MARGIN, 0. Measured on three
 machines (each its own SFT start; their figures in README.md):
 - an Intel Xeon with AVX-512 (start 0.174; under --xla_cpu_max_isa=AVX2 the SFT export is bit-identical and GRPO
   gains the same): GRPO +0.120 [+0.106, +0.135], LENS +0.122 [+0.107, +0.137], NSR +0.084
@@ -17,6 +17,9 @@ machines (each its own SFT start; their figures in README.md):
   there): GRPO +0.096 [+0.080, +0.112], LENS +0.096 [+0.081, +0.112], NSR +0.068 [+0.056, +0.081], NGRPO +0.092
   [+0.077, +0.107], RFT +0.105 [+0.090, +0.121]; rerun with issue 17's shared prompt in sampling and update and
   `logp_old` from the step: the same GRPO, LENS and RFT, NSR +0.068 [+0.055, +0.080], NGRPO +0.100 [+0.085, +0.116].
+- another AMD EPYC on 2026-12-04, with issue 17's RoPE, SwiGLU and packed responses (start 0.237, the same figures
+  under --xla_cpu_max_isa=AVX2): GRPO +0.178 [+0.160, +0.197], LENS +0.182 [+0.164, +0.200], NSR +0.144
+  [+0.127, +0.161], NGRPO +0.178 [+0.158, +0.197], RFT +0.174 [+0.156, +0.193].
 The bound stays at 0 rather than rising with the gains: NSR's gain moves with the seed (+0.029 with training seed 1
 on the AMD EPYC, lower bound about +0.017), and another machine's start is another draw. On the earlier start
 (canonical demonstrations, lr 3e-5) the gains were one to three standard errors (NSR +0.012 [+0.004, +0.021]).
