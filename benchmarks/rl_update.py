@@ -17,7 +17,8 @@ its keys. The peer is the same update over whole rows.
 
 Lever 4, the responses packed (`rl.pack_responses`): the responses' real tokens run the projections, the MLP, the
 norms and the log-probs without their padding (`models.Packing`), the attention on the rows. The peer is lever 3's
-update on the padded rows.
+update on the padded rows; the scoring pass is timed packed and padded too (the update's time before the step,
+with `rl.logp_old = "score"`).
 
 The peer in PyTorch: the same GRPO update in eager mode on the same rollout, `transformers.LlamaForCausalLM` with the
 same weights, whole rows cut to the same token band, `logp_old = logp.detach()` (TRL's GRPO at one iteration per
@@ -189,9 +190,11 @@ def main() -> None:
     print(f"{args.method}, {args.prompts} x {args.group} rows, budget {args.prompt_budget} + {args.new_budget}:")
     variants = (True, "score"), (False, "score"), (False, "auto"), (False, "auto", True, False), (False, "auto", True)
     full, band, step, shared, packed = (Variant(args, *v) for v in variants)
+    # The scoring pass (rl.logp_old = "score") on the shared prompt, its responses padded and packed.
+    scored_padded, scored_packed = Variant(args, False, "score", True, False), Variant(args, False, "score", True)
     with tempfile.TemporaryDirectory() as tmp:
         torch_peer = TorchPeer(args, str(models.tiny_model_dir(os.path.join(tmp, "model"))))
-    everyone = (full, band, step, shared, packed, torch_peer)
+    everyone = (full, band, step, shared, packed, scored_padded, scored_packed, torch_peer)
     for i in range(args.repeats):  # alternating, so a change in the machine's load falls on all of them alike
         for variant in everyone:
             variant.run(seed=i + 1)
@@ -210,6 +213,11 @@ def main() -> None:
     print(
         f"the responses packed ({packed.packed:.0%} of the band's slots) over their padded rows (both with the prompt "
         f"once per group): {ratio(shared, packed)}"
+    )
+    padded_pass, packed_pass = scored_padded.prepare, scored_packed.prepare
+    print(
+        f"the scoring pass packed over padded (prompt once per group): {min(padded_pass) / min(packed_pass):.2f}x "
+        f"best, {np.median(padded_pass) / np.median(packed_pass):.2f}x median"
     )
     print(f"all four levers over none: {ratio(full, packed)}")
     print(f"nsa_jax (all four levers) over the same update in torch eager: {ratio(torch_peer, packed)}")

@@ -126,3 +126,23 @@ def test_update_with_shared_prompts_is_the_hand_policy_gradient(variant):
     assert metrics["ratio_min"] == pytest.approx(1.0, abs=1e-5) and metrics["ratio_max"] == pytest.approx(1.0, abs=1e-5)
     if variant == "score+kl+micro":
         assert metrics["kl_mean"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_scoring_pass_with_packed_responses_equals_the_padded_rows():
+    """`RLUpdate.score` (logp_old over several steps, the reference) packs the responses like the step: the same
+    log-probs as on the padded rows, over one device and two."""
+    rollout = grouped_prompt_rollout([0, 1] * 8, group_size=4, prompt_budget=PROMPT_BUDGET, seed=1)
+    for mesh in (single_device_mesh(), parallel.make_mesh(data=1, fsdp=2, devices=jax.devices()[:2])):
+        got = {}
+        for pack in (True, False):
+            config = rl_config("grpo", rows=16)
+            config.rl.max_prompt_len, config.rl.share_prompt, config.rl.pack_responses = PROMPT_BUDGET, True, pack
+            learner = Learner(config, models.init_model(TINY, seed=0), mesh, total_steps=1, tx=optax.sgd(1.0))
+            batch = prompt_apart(rollout.batch(), PROMPT_BUDGET)
+            assert learner.rl_update.packs(batch) == pack
+            got[pack] = learner.rl_update.score(learner.engine, learner.engine.state.params, batch)
+        mask = batch.tokens["attention_mask"]
+        assert models.packed_width([mask], parallel.batch_shards(mesh, 16)) < mask.shape[1]  # packing saves columns
+        real = batch.tokens["loss_mask"] > 0
+        np.testing.assert_allclose(got[True][real], got[False][real], atol=1e-5)
+        assert np.isfinite(got[True]).all() and (got[True][~real] == 0).all()

@@ -96,11 +96,13 @@ def score_tokens(
     `rows` rows at a time (the unit the train step shards over the devices; a last partial chunk is padded with
     rows that carry no loss, so every call has one shape). With `prompt_ids` / `prompt_mask` among `tokens` (a
     batch whose prompts are set apart), each prompt is computed once for its `group_size` rows; `rows` is then a
-    multiple of `group_size`."""
+    multiple of `group_size`; with `packed_width` too, the responses run packed (`sequence_logprobs`)."""
     score = make_scorer(graphdef, chunk_size=chunk_size, group_size=group_size)
     names = ("input_ids", "attention_mask", "loss_mask")
     if "prompt_ids" in tokens:
         names += ("prompt_ids", "prompt_mask")
+    if "packed_width" in tokens:  # its width is the packing's slots per row of each `rows`-row call
+        names += ("packed_width",)
 
     def one(p: Any, *chunk: jax.Array) -> jax.Array:
         return score(p, dict(zip(names, chunk, strict=True)))

@@ -23,7 +23,8 @@
 6. with the prompts set apart and `rl.pack_responses`, each step's batch carries `packed_width` [B, c]: its
    responses' real tokens run the position-wise layers packed into c slots per row of each micro-batch's
    data-parallel block (`models.Packing`; c is the round's largest block's tokens per row, a multiple of 4, so
-   the round compiles once per width). Left out where c would be the whole band (nothing to save).
+   the round compiles once per width). Left out where c would be the whole band (nothing to save). The scoring
+   pass of step 2 packs its chunks of rows the same way, with a width of its own.
 """
 
 from __future__ import annotations
@@ -101,13 +102,22 @@ class RLUpdate:
         return self.config.rl.share_prompt and AxisType.Explicit not in engine.mesh.axis_types
 
     def score(self, engine: Engine, params: Any, batch: Batch) -> np.ndarray:
-        """No-grad log-probs [B, T] of `params` on the batch, one mini-batch (`batch_size` rows) at a time."""
+        """No-grad log-probs [B, T] of `params` on the batch, one mini-batch (`batch_size` rows) at a time; with
+        the responses packed (`packed_width`) where the train step's would be, each chunk of rows split into the
+        blocks of its data-parallel shards."""
+        rows, arrays = self.config.batch_size, batch.arrays()
+        if self.packs(batch):
+            mask = batch.tokens["attention_mask"]
+            mask = np.concatenate([mask, np.zeros(((-len(mask)) % rows, mask.shape[1]), mask.dtype)])  # as map_rows
+            width = _packed_width(list(mask.reshape(-1, rows, mask.shape[1])), engine)
+            if width is not None:
+                arrays["packed_width"] = np.zeros((len(batch), width), np.uint8)
         return score_tokens(
             engine.graphdef,
             params,
-            batch.arrays(),
+            arrays,
             mesh=engine.mesh,
-            rows=self.config.batch_size,
+            rows=rows,
             chunk_size=self.config.logprob_chunk_size,
             group_size=batch.group_size,
         )
@@ -150,13 +160,22 @@ class RLUpdate:
 
     def packed_width(self, batch: Batch, engine: Engine, steps: list[dict[str, np.ndarray]]) -> int | None:
         """Slots per row that hold every micro-batch block's response tokens in all of `steps` (see
-        `models.packed_width`), or None where the responses are not packed: `rl.pack_responses` off, prompts
-        not set apart, a response not filling its row from column 0, or no column saved."""
+        `models.packed_width`), or None where the responses are not packed (`packs`, or no column saved)."""
+        if not self.packs(batch):
+            return None
+        return _packed_width([m for step in steps for m in engine.micro_batch_rows(step["attention_mask"])], engine)
+
+    def packs(self, batch: Batch) -> bool:
+        """Whether the responses of `batch` run packed: `rl.pack_responses`, prompts set apart, and every response
+        filling its row from column 0 (the packed log-probs take a slot's predecessor from the slot before)."""
         if not (self.config.rl.pack_responses and "prompt_ids" in batch.rows):
-            return None
+            return False
         mask = batch.tokens["attention_mask"] > 0
-        if (mask[:, 1:] > mask[:, :-1]).any():  # a token after padding: not right-padded
-            return None
-        micro = [m for step in steps for m in engine.micro_batch_rows(step["attention_mask"])]
-        width = models.packed_width(micro, parallel.batch_shards(engine.mesh, len(micro[0])))
-        return None if width >= mask.shape[1] else width
+        return not (mask[:, 1:] > mask[:, :-1]).any()  # no token after padding
+
+
+def _packed_width(masks: list[np.ndarray], engine: Engine) -> int | None:
+    """`models.packed_width` of the masks of the calls (each `[rows, T]`, split over the engine's data-parallel
+    shards), or None when packing would save no column."""
+    width = models.packed_width(masks, parallel.batch_shards(engine.mesh, len(masks[0])))
+    return None if width >= masks[0].shape[1] else width
