@@ -74,12 +74,6 @@ class Packing:
         """x [D, N, ...] -> [R, T, ...], zeros at the padding."""
         return _unpack(self, x)
 
-    def rows_and_columns(self) -> tuple[jax.Array, jax.Array]:
-        """(row [D, N], column [D, N]) of each packed slot in the `[R, T]` layout."""
-        d, block_rows, width = self.slot.shape
-        row = self.index // width + (jnp.arange(d, dtype=jnp.int32) * block_rows)[:, None]
-        return row, self.index % width
-
     def row_starts(self) -> jax.Array:
         """[D, R/D] the packed slot of each row's column 0 (N for a row whose column 0 is padding)."""
         return self.slot[:, :, 0]
