@@ -14,7 +14,8 @@ rows dropped), and in one segment over the whole allocated cache, as it did befo
 On a machine with several cores the run first splits XLA's CPU platform into one device per core
 (`nsa_jax.cpu_devices`, as `python -m nsa_jax.main` does) and decodes with the batch split over them, as the RL
 trainer's rollouts are (its mesh, `parallel.make_mesh()`); with more than one device a third run, the same decode on
-one device, gives that lever's ratio in the same run. Both sides run with huge pages (`nsa_jax.hugepages`).
+one device, gives that lever's ratio in the same run, and a fourth, the same decode in one loop over the whole batch
+(`own_loops=False`: the devices in step, meeting at every step's stop test) instead of a loop per device. Both sides run with huge pages (`nsa_jax.hugepages`).
 
 `--group G` samples G responses for each of batch/G prompts, as RL rollouts do: nsa_jax with `n=G` (each prompt's KV
 stored once per group), transformers with `num_return_sequences=G` (it expands each prompt G times). The second
@@ -149,7 +150,7 @@ def main() -> None:
         prompts = rng.integers(stops[-1] + 1 if stops else 1, cfg.vocab_size, size=(batch // group, args.prompt_len))
         prompts = prompts.astype(np.int32)
 
-        def ours(prompts=prompts, buckets=None, name="ours", n=group, model=model, mesh=mesh):
+        def ours(prompts=prompts, buckets=None, name="ours", n=group, model=model, mesh=mesh, own_loops=None):
             buckets = buckets or sampling.Buckets()
             out = sampling.generate(
                 model,
@@ -160,6 +161,7 @@ def main() -> None:
                 stop_ids=stops,
                 buckets=buckets,
                 mesh=mesh,
+                own_loops=own_loops,
             )
             counts[name] = int(np.asarray(out.lengths).sum())
             assert stops or counts[name] == prompts.shape[0] * n * new
@@ -191,6 +193,7 @@ def main() -> None:
         runs = [ours, peer]
         if len(jax.devices()) > 1:  # the same decode on one device
             runs.append(functools.partial(ours, name="single", model=single_model, mesh=one_device))
+            runs.append(functools.partial(ours, name="one loop", own_loops=False))
         start = time.perf_counter()
         ours()
         first = time.perf_counter() - start
@@ -222,6 +225,8 @@ def main() -> None:
                 f" | on one device {counts['single'] / rounds[:, 2].min():.0f} tok/s, {len(jax.devices())} devices "
                 f"{single_ratio:.2f}x that"
             )
+            loop_ratio = float(np.median(rounds[:, 3] / rounds[:, 0]))
+            line += f" | one loop over the batch {counts['one loop'] / rounds[:, 3].min():.0f} tok/s, own loops {loop_ratio:.2f}x that"
         if not stops:  # every row generates `new` tokens: the per-step roofline applies
             line += (
                 f" | roofline {floor_s * 1e3:.3f} ms/step (memory {bytes_s * 1e3:.3f}, compute "

@@ -10,6 +10,8 @@ own slots beside them; every step reads a prompt's KV once for its n rows instea
 dropped, the kept ones take copies of their prompts'). Between segments the host reads which rows have stopped;
 when the live rows fit in half the batch, the finished rows are written to the output and dropped, so the long
 tail of a few long responses decodes as a small batch. Inside a segment the number of steps actually run (up to its end, or fewer when every row has stopped) is a traced scalar.
+With the batch split over the devices of a mesh with Auto axes, each device runs that loop on its own rows and
+stops when they have (`jax.shard_map`): no step waits for the other devices.
 A run therefore compiles one prefill and one decode program per (prompt bucket, segment, batch size, sampling
 switches) and no more; a generation bucket up to `Buckets.cache_block` (64) tokens is a single segment.
 
@@ -76,6 +78,7 @@ class _Program:
     greedy: bool
     truncate: bool  # any of top-k / top-p / min-p is on
     batch_sharding: NamedSharding | None  # of a [B, ...] array; None when not under a mesh
+    own_loops: bool  # each device of the batch axes decodes its rows in a loop of its own (see _decode)
 
 
 # The decode state between programs. Per-row arrays (rows on axis 0, the cache's too) are split over the batch
@@ -169,7 +172,34 @@ def _prefill(program: _Program, slots: int, state: nnx.State, ids, mask, stop_id
 @functools.partial(jax.jit, static_argnames="program", donate_argnames="carry")
 def _decode(program: _Program, state: nnx.State, carry: dict, stop_ids, pad_id, end, key, params) -> dict:
     """Decodes one token per step until response length `end` (a traced scalar) or until every row has stopped,
-    attending over the carry's cache as allocated (the prompt and the tokens up to this segment's end)."""
+    attending over the carry's cache as allocated (the prompt and the tokens up to this segment's end).
+
+    With `program.own_loops` each device of the batch axes runs the loop on its own rows (`jax.shard_map`, manual
+    over those axes), stopping when its rows have: one loop over the whole batch tests every step whether all rows
+    have stopped, an all-reduce that holds the devices in step with each other (and XLA added an all-gather and an
+    all-to-all per step for the sharded embedding's lookup). Each device holds the whole model for the segment, as
+    XLA's hoisting of the weights' all-gathers out of the loop had made it anyway. A device that stopped early has
+    written pads to its rows' remaining columns already, so the outputs are the same; the step count and cache
+    index leave the loop as their maximum over the devices (one all-reduce per segment)."""
+    if not program.own_loops:
+        return _decode_loop(program, state, carry, stop_ids, pad_id, end, key, params)
+    axes = tuple(axes_of(program.batch_sharding.spec[0]))
+
+    def own_loop(state: nnx.State, carry: dict) -> dict:
+        out = _decode_loop(program, state, carry, stop_ids, pad_id, end, key, params)
+        cache = dataclasses.replace(out["cache"], index=jax.lax.pmax(out["cache"].index, axes))
+        return {**out, "step": jax.lax.pmax(out["step"], axes), "cache": cache}
+
+    rows = P(program.batch_sharding.spec[0])  # every array of the carry but the scalars has its rows on axis 0
+    specs = jax.tree.map(lambda x: rows if x.ndim else P(), carry)
+    mapped = jax.shard_map(
+        own_loop, mesh=program.batch_sharding.mesh, in_specs=(P(), specs), out_specs=specs, axis_names=set(axes)
+    )
+    return mapped(state, carry)
+
+
+def _decode_loop(program: _Program, state: nnx.State, carry: dict, stop_ids, pad_id, end, key, params) -> dict:
+    """`_decode`'s loop over the rows of `carry` (all of them, or one device's)."""
     model: Transformer = nnx.merge(program.graphdef, state)
 
     def keep_going(carry: dict) -> jax.Array:
@@ -274,6 +304,7 @@ def generate(
     buckets: Buckets = Buckets(),  # noqa: B008  frozen dataclass, safe as a default
     mesh: Mesh | None = None,
     batch_axes: Sequence[str] | None = None,
+    own_loops: bool | None = None,
 ) -> SampleOutput:
     """Samples `n` responses per prompt, group-major, stopping each row at EOS or any of `stop_ids`.
 
@@ -288,6 +319,9 @@ def generate(
         its "data"/"fsdp" axes). The batch is padded to a multiple of their size and cut back afterwards.
         Parameters are used where they are: put them on the mesh first (e.g. `parallel.shard_model`).
         The mesh's axes may be Auto or Explicit (jax.make_mesh's default; the KV cache is then split like the batch).
+    own_loops: with the batch split over an Auto mesh, each device decodes its rows in a loop of its own, the
+        devices meeting only between segments (the default, None: when the batch is split over more than one
+        device); False runs one loop over the whole batch, in step across the devices. The same results.
     Raises ValueError on a prompt longer than `buckets.max_prompt_len` (default the model's
     `max_position_embeddings`), an empty prompt, or out-of-range sampling settings.
     """
@@ -319,10 +353,13 @@ def generate(
     truncate = not greedy and (0 < top_k < cfg.vocab_size or top_p < 1.0 or min_p > 0.0)
     graphdef, state = nnx.split(model)
     gen_len = buckets.round_up(max_new_tokens)
-    program = _Program(graphdef, gen_len, n, greedy, truncate, batch_sharding)
-    device_ids, device_mask = (ids, mask) if batch_sharding is None else jax.device_put((ids, mask), batch_sharding)
     # On a mesh with Explicit axes the model's layers name shardings by PartitionSpec, which needs the mesh in context.
     explicit = batch_sharding is not None and AxisType.Explicit in batch_sharding.mesh.axis_types
+    if own_loops and explicit:
+        raise ValueError("own_loops needs a mesh with Auto axes: on Explicit axes the batch decodes in one loop")
+    own_loops = shards > 1 and not explicit if own_loops is None else own_loops and shards > 1
+    program = _Program(graphdef, gen_len, n, greedy, truncate, batch_sharding, own_loops)
+    device_ids, device_mask = (ids, mask) if batch_sharding is None else jax.device_put((ids, mask), batch_sharding)
     stops = _stop_array(set(cfg.eos_ids) | set(stop_ids))
     pad = jnp.asarray(pad_id, jnp.int32)
     params = SamplingParams.create(temperature if temperature > 0 else 1.0, top_k, top_p, min_p)

@@ -3,6 +3,8 @@
 Meshes have Auto axes (as `parallel.make_mesh` builds them): the model's forward does not annotate Explicit types.
 """
 
+import re
+
 import jax
 import numpy as np
 import pytest
@@ -38,3 +40,76 @@ def test_sharded_equals_unsharded(tiny_pair, layout):
         np.testing.assert_array_equal(getattr(out, name), getattr(expected, name), err_msg=name)
     np.testing.assert_allclose(out.logprobs, expected.logprobs, atol=1e-5)
     np.testing.assert_allclose(out.policy_logprobs, expected.policy_logprobs, atol=1e-5)
+
+
+_COLLECTIVE = re.compile(r"\b(all-reduce|all-gather|all-to-all|collective-permute|reduce-scatter)(-start)?\(")
+
+
+def _collectives_in_loops(hlo: str) -> set[str]:
+    """The collective ops of a compiled HLO module that run inside a while loop (its condition, its body, or a
+    computation they call), by name."""
+    bodies, calls = {}, {}
+    name = None
+    for line in hlo.splitlines():
+        header = re.match(r"^(?:ENTRY )?%?([\w.\-]+) .*\{$", line)
+        if header:
+            name = header.group(1)
+            bodies[name], calls[name] = [], set()
+        elif name is not None:
+            bodies[name].append(line)
+            calls[name] |= set(re.findall(r"(?:calls|to_apply|body|condition)=%?([\w.\-]+)", line))
+    loops = {
+        c
+        for lines in bodies.values()
+        for line in lines
+        if " while(" in line
+        for c in re.findall(r"(?:body|condition)=%?([\w.\-]+)", line)
+    }
+    seen, todo = set(), list(loops)
+    while todo:
+        c = todo.pop()
+        if c not in seen and c in bodies:
+            seen.add(c)
+            todo += calls[c]
+    return {m.group(0) for c in seen for line in bodies[c] for m in [_COLLECTIVE.search(line)] if m}
+
+
+@pytest.mark.parametrize("own_loops", [True, False])
+def test_devices_decode_in_loops_of_their_own(tiny_pair, monkeypatch, own_loops):
+    """With the batch split over an Auto mesh, each device decodes its rows in a loop of its own: the compiled
+    decode program has no collective inside its loop (one loop over the whole batch has the all-reduce of its stop
+    test in every step). Rows stop at different steps on different devices, across segments and dropped rows, and
+    the outputs equal the unsharded ones either way."""
+    from nsa_jax.sampling import sampler
+
+    _, model = tiny_pair("llama")
+    compiled = []
+    decode = sampler._decode
+
+    def recording(program, *args):  # the compiled text of each decode program, then the call itself
+        compiled.append(decode.lower(program, *args).compile().as_text())
+        return decode(program, *args)
+
+    monkeypatch.setattr(sampler, "_decode", recording)
+    prompts = [[5 + i, 9, 2 * i + 1, 33][: 1 + i % 4] for i in range(8)]
+    kw = {
+        "n": 2,
+        "max_new_tokens": 24,
+        "key": jax.random.key(7),
+        "stop_ids": (3, 11),
+        "buckets": sampling.Buckets(cache_block=8),
+    }
+    expected = sampling.generate(model, prompts, **kw)
+    lengths = np.asarray(expected.lengths)
+    assert len(set(lengths)) > 3 and lengths.min() < 8 < lengths.max()  # rows stop in different segments
+    compiled.clear()
+    mesh = parallel.make_mesh(data=4, fsdp=2)
+    copy = parallel.shard_model(nnx.clone(model), mesh)
+    out = sampling.generate(copy, prompts, mesh=mesh, own_loops=own_loops, **kw)
+    for name in ("tokens", "mask", "lengths", "stopped"):
+        np.testing.assert_array_equal(getattr(out, name), getattr(expected, name), err_msg=name)
+    np.testing.assert_allclose(out.logprobs, expected.logprobs, atol=1e-5)
+    assert len(compiled) >= 2  # one decode program per segment
+    for hlo in compiled:
+        in_loops = _collectives_in_loops(hlo)
+        assert (not in_loops) if own_loops else in_loops, in_loops
