@@ -7,7 +7,8 @@ With the host platform split into one device per core (XLA's `--xla_force_host_p
 trainers' mesh (`parallel.make_mesh()`: every device on the data-parallel "fsdp" axis) splits the batch over the
 devices and every core runs its rows of each operation at the same time. On that Xeon (`benchmarks/sampling.py`,
 two runs): decode 1.49-1.56x faster at batch 64 and 1.83-1.87x at batch 256, but 0.87-0.89x at batch 16, where a
-step is too short to split; the RL update, whose operations already use both cores, about the same (1.00x best,
+step was too short to split while the devices met at every step (since each decodes in a loop of its own, 1.34-1.40x
+there on a 2-core AMD EPYC); the RL update, whose operations already use both cores, about the same (1.00x best,
 0.97x median of 11 alternating rounds in one process, one-device mesh against the two-device one); the main job
 (`configs/demo.py`) 6.9 -> 5.9 minutes.
 
