@@ -113,3 +113,14 @@ def test_devices_decode_in_loops_of_their_own(tiny_pair, monkeypatch, own_loops)
     for hlo in compiled:
         in_loops = _collectives_in_loops(hlo)
         assert (not in_loops) if own_loops else in_loops, in_loops
+
+
+def test_own_loops_on_explicit_axes_is_refused(tiny_pair):
+    """A loop per device is built on Auto axes only; asking for it on an Explicit mesh says so instead of decoding
+    otherwise than asked."""
+    from jax.sharding import AxisType
+
+    _, model = tiny_pair("llama")
+    mesh = jax.make_mesh((8, 1, 1), parallel.MESH_AXES, axis_types=(AxisType.Explicit,) * 3)
+    with pytest.raises(ValueError, match="own_loops needs a mesh with Auto axes"):
+        sampling.generate(model, PROMPTS, max_new_tokens=4, key=jax.random.key(0), mesh=mesh, own_loops=True)
