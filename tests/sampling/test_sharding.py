@@ -86,9 +86,10 @@ def test_devices_decode_in_loops_of_their_own(tiny_pair, monkeypatch, own_loops)
     compiled = []
     decode = sampler._decode
 
-    def recording(program, *args):  # the compiled text of each decode program, then the call itself
-        compiled.append(decode.lower(program, *args).compile().as_text())
-        return decode(program, *args)
+    def recording(program, *args):  # each decode program compiled once, its text kept, then called
+        executable = decode.lower(program, *args).compile()
+        compiled.append(executable.as_text())
+        return executable(*args)
 
     monkeypatch.setattr(sampler, "_decode", recording)
     prompts = [[5 + i, 9, 2 * i + 1, 33][: 1 + i % 4] for i in range(8)]
