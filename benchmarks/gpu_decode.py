@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from timing import best_time as best_of
 
 from nsa_jax import models, sampling
 
@@ -59,16 +60,6 @@ QWEN2_5_0_5B = {
 }
 TINY = {**QWEN2_5_0_5B, "vocab_size": 512, "hidden_size": 128, "intermediate_size": 384, "num_hidden_layers": 2,
         "num_attention_heads": 4}  # fmt: skip
-
-
-def best_of(fn, repeats: int) -> float:
-    """Best wall time of `repeats` calls of fn (which blocks until its result is ready)."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def bandwidth(nbytes: int) -> float:

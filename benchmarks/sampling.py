@@ -55,6 +55,7 @@ import numpy as np
 import torch
 import transformers
 from flax import nnx
+from timing import best_time as timed
 
 from nsa_jax import models, parallel, sampling
 from nsa_jax.models import hf_params
@@ -78,16 +79,6 @@ def build_models(vocab: int, hidden: int, layers: int, seed: int = 0):
     model = models.init_model(models.ModelConfig.from_hf(cfg.to_dict()))
     hf_params.assign_hf_tensors(model, {k: v.numpy() for k, v in hf.state_dict().items()})
     return hf, model
-
-
-def timed(fn, repeats: int) -> float:
-    """Best wall time of `repeats` runs (the least disturbed by other load on the machine)."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def memory_bandwidth(nbytes: int = 1 << 28) -> float:
