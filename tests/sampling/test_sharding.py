@@ -92,6 +92,8 @@ def test_devices_decode_in_loops_of_their_own(tiny_pair, monkeypatch, own_loops)
         return executable(*args)
 
     monkeypatch.setattr(sampler, "_decode", recording)
+    keep_rows, drops = sampler._keep_rows, []
+    monkeypatch.setattr(sampler, "_keep_rows", lambda *args: drops.append(1) or keep_rows(*args))
     prompts = [[5 + i, 9, 2 * i + 1, 33][: 1 + i % 4] for i in range(8)]
     kw = {
         "n": 2,
@@ -104,13 +106,14 @@ def test_devices_decode_in_loops_of_their_own(tiny_pair, monkeypatch, own_loops)
     lengths = np.asarray(expected.lengths)
     assert len(set(lengths)) > 3 and lengths.min() < 8 < lengths.max()  # rows stop in different segments
     compiled.clear()
+    drops.clear()
     mesh = parallel.make_mesh(data=4, fsdp=2)
     copy = parallel.shard_model(nnx.clone(model), mesh)
     out = sampling.generate(copy, prompts, mesh=mesh, own_loops=own_loops, **kw)
     for name in ("tokens", "mask", "lengths", "stopped"):
         np.testing.assert_array_equal(getattr(out, name), getattr(expected, name), err_msg=name)
     np.testing.assert_allclose(out.logprobs, expected.logprobs, atol=1e-5)
-    assert len(compiled) >= 2  # one decode program per segment
+    assert len(compiled) >= 2 and drops  # one decode program per segment; finished rows were dropped
     for hlo in compiled:
         in_loops = _collectives_in_loops(hlo)
         assert (not in_loops) if own_loops else in_loops, in_loops
