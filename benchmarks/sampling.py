@@ -15,7 +15,8 @@ On a machine with several cores the run first splits XLA's CPU platform into one
 (`nsa_jax.cpu_devices`, as `python -m nsa_jax.main` does) and decodes with the batch split over them, as the RL
 trainer's rollouts are (its mesh, `parallel.make_mesh()`); with more than one device a third run, the same decode on
 one device, gives that lever's ratio in the same run, and a fourth, the same decode in one loop over the whole batch
-(`own_loops=False`: the devices in step, meeting at every step's stop test) instead of a loop per device. Both sides run with huge pages (`nsa_jax.hugepages`).
+(`own_loops=False`: the devices in step, meeting at every step's stop test) instead of a loop per device. Both
+sides run with huge pages (`nsa_jax.hugepages`).
 
 `--group G` samples G responses for each of batch/G prompts, as RL rollouts do: nsa_jax with `n=G` (each prompt's KV
 stored once per group), transformers with `num_return_sequences=G` (it expands each prompt G times). The second
@@ -217,7 +218,8 @@ def main() -> None:
                 f"{single_ratio:.2f}x that"
             )
             loop_ratio = float(np.median(rounds[:, 3] / rounds[:, 0]))
-            line += f" | one loop over the batch {counts['one loop'] / rounds[:, 3].min():.0f} tok/s, own loops {loop_ratio:.2f}x that"
+            one_loop_tps = counts["one loop"] / rounds[:, 3].min()
+            line += f" | one loop over the batch {one_loop_tps:.0f} tok/s, own loops {loop_ratio:.2f}x that"
         if not stops:  # every row generates `new` tokens: the per-step roofline applies
             line += (
                 f" | roofline {floor_s * 1e3:.3f} ms/step (memory {bytes_s * 1e3:.3f}, compute "
