@@ -58,7 +58,8 @@ def rl_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     # forward fewer); otherwise a scoring pass. "score": always the scoring pass.
     c.rl.logp_old = "auto"
     # Compute each group's prompt once (not G times) in the update's forward passes: the same log-probs within float
-    # tolerance, fewer FLOPs (benchmarks/rl_update.py); off meshes with Explicit axes. False: whole rows.
+    # tolerance, fewer FLOPs (benchmarks/rl_update.py); off meshes with Explicit axes. False: whole rows. The
+    # offline methods and DPO follow it too (benchmarks/offline_update.py).
     c.rl.share_prompt = True
     # With share_prompt, run the responses' real tokens through the position-wise layers (projections, MLP, norms,
     # log-probs) packed, without their padding (models.Packing); the attention keeps the rows. Same values within

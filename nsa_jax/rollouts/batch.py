@@ -149,6 +149,13 @@ def token_band(batch: Batch) -> Batch:
     return batch.cut(used_columns(mask, width_quantum(mask.shape[1])))
 
 
+def response_start(batch: Batch) -> int:
+    """The first column that holds a loss token in some row: in a rollout's layout (prompts left-padded to a fixed
+    width, responses after it) the prompts' width, whatever budget the rollout was sampled with."""
+    used = np.flatnonzero(batch.tokens["loss_mask"].any(axis=0))
+    return int(used[0]) if used.size else 0
+
+
 def prompt_apart(batch: Batch, prompt_width: int) -> Batch | None:
     """The batch with each group's prompt set apart, for a forward that computes it once per group.
 

@@ -4,7 +4,7 @@ engine that holds a model's state and step, the one resumable loop, checkpoints,
 
 from nsa_jax.train.core.checkpoint import Checkpointer
 from nsa_jax.train.core.engine import Engine, Round
-from nsa_jax.train.core.epochs import GroupEpochs
+from nsa_jax.train.core.epochs import GroupEpochs, shared_prompt_width, shares_prompt
 from nsa_jax.train.core.loop import NonFiniteError, Source, run, run_dir
 from nsa_jax.train.core.metrics import MetricsWriter
 from nsa_jax.train.core.optim import learning_rate_schedule, make_optimizer
@@ -48,6 +48,8 @@ __all__ = [
     "score_tokens",
     "sequence_logprobs",
     "set_params",
+    "shared_prompt_width",
+    "shares_prompt",
     "split_micro_batches",
     "split_model",
     "state_shardings",

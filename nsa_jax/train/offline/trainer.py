@@ -13,7 +13,9 @@ interrupted run resumes at the stage where it stopped:
    every mode those judges allow against the ground truth on the set's wrong responses (DESIGN.md's contract);
 3. training on the core loop: `offline.epochs` passes over the set's groups in seeded orders, one optimiser step
    per mini-batch of `batch_size` rows (whole groups), the loss `offline.loss` with `logp_old` the stored
-   behaviour log-probs (so "grpo" is GRPO-offline: ratio and clip against the behaviour policy);
+   behaviour log-probs (so "grpo" is GRPO-offline: ratio and clip against the behaviour policy); with
+   `rl.share_prompt` each group's prompt is computed once per forward, as in the online update
+   (`core.shared_prompt_width`);
 4. iterations (`offline.iterations`, 1 by default): each further one samples a new set with the policy just trained,
    which becomes its behaviour policy, in `<workdir>/iter_<n>` (`train`).
 """
@@ -32,7 +34,15 @@ from flax import nnx
 
 from nsa_jax import parallel, rollouts
 from nsa_jax.rollouts import Batch, OfflineSet
-from nsa_jax.train.core import Engine, GroupEpochs, export_policy, load_policy, run, run_dir
+from nsa_jax.train.core import (
+    Engine,
+    GroupEpochs,
+    export_policy,
+    load_policy,
+    run,
+    run_dir,
+    shared_prompt_width,
+)
 from nsa_jax.train.offline import judging
 from nsa_jax.train.rl import heldout
 from nsa_jax.train.rl.loss import make_policy_loss_fn
@@ -153,7 +163,9 @@ def train_iteration(config: ml_collections.ConfigDict) -> nnx.Module:
     model = load_policy(config, setting.mesh, setting.path)
     offline = build_dataset(config, setting, model)
     labels = step_labels(config, offline, setting)
-    source = GroupEpochs(training_batch(offline, labels), config.batch_size, config.data.seed)
+    batch = training_batch(offline, labels)
+    width = shared_prompt_width(config, setting.mesh, batch)
+    source = GroupEpochs(batch, config.batch_size, config.data.seed, prompt_width=width)
     loss_fn = make_policy_loss_fn(
         o.loss,
         o.loss_kwargs.to_dict(),

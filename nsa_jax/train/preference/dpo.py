@@ -2,7 +2,9 @@
 
 A pair is a group of two rows, chosen then rejected, so the core step's group-preserving micro-batches never split
 one. The frozen reference is the start policy; its sequence log-prob sums are computed once (`core.scoring`) and
-stored in `<workdir>/reference_sums.npy`, so training needs no second model. Pairs come from `dpo.pairs`:
+stored in `<workdir>/reference_sums.npy`, so training needs no second model. The columns that a pair's two rows
+share from the left (the prompt, or the part of it that every pair's prompt fills) are computed once per pair
+under `rl.share_prompt` (`core.shared_prompt_width`). Pairs come from `dpo.pairs`:
 - "offline": a stored set (`dpo.dataset_dir`, as `offline.dataset_dir` writes it): in each group, the i-th correct
   response against the i-th wrong one (the DPO baseline of the BCPG-NSA paper's table, beta 0.5 there);
 - a path to a JSONL file of `{"prompt", "chosen", "rejected"}` lines (PNS negatives, or any preference data),
@@ -32,6 +34,7 @@ from nsa_jax.train.core import (
     run_dir,
     score_tokens,
     sequence_logprobs,
+    shared_prompt_width,
 )
 from nsa_jax.train.core.step import Batch as StepBatch
 from nsa_jax.train.rl.trainer import TaskSetting, summarize
@@ -43,7 +46,8 @@ TOKENS = ("input_ids", "attention_mask", "loss_mask")
 def dpo_loss_fn(model: nnx.Module, batch: StepBatch, rng: jax.Array, *, beta: float, kind: str, chunk_size: int):
     """`losses.dpo_loss` on the rows' sequence log-prob sums; rows `2p` / `2p + 1` are pair `p`'s chosen / rejected."""
     del rng
-    sums = jnp.sum(sequence_logprobs(model, batch, chunk_size=chunk_size) * batch["loss_mask"], axis=1)  # [2P]
+    logp = sequence_logprobs(model, batch, chunk_size=chunk_size, group_size=2)  # a pair's prompt once, when apart
+    sums = jnp.sum(logp * batch["loss_mask"], axis=1)  # [2P]
     lp, lr = sums.reshape(-1, 2), batch["ref_sum"].reshape(-1, 2)
     return losses.dpo_loss(lp[:, 0], lp[:, 1], lr[:, 0], lr[:, 1], beta=beta, kind=kind)
 
@@ -118,7 +122,7 @@ def train(config: ml_collections.ConfigDict) -> nnx.Module:
     history = run(
         config,
         engine,
-        GroupEpochs(pairs, config.batch_size, config.data.seed),
+        GroupEpochs(pairs, config.batch_size, config.data.seed, prompt_width=shared_prompt_width(config, mesh, pairs)),
         rounds=steps,
         desc="dpo",
         evaluate=(lambda position: setting.evaluate(engine.policy(), position)) if setting else None,

@@ -35,11 +35,11 @@ import ml_collections
 import numpy as np
 import optax
 from flax import nnx
-from jax.sharding import AxisType, Mesh
+from jax.sharding import Mesh
 
 from nsa_jax import models, parallel
 from nsa_jax.rollouts import Batch, homogeneous_groups, mismatch_stats, prompt_apart, token_band
-from nsa_jax.train.core import Engine, Round, score_tokens
+from nsa_jax.train.core import Engine, Round, score_tokens, shares_prompt
 from nsa_jax.train.rl.loss import make_policy_loss_fn
 
 
@@ -97,9 +97,8 @@ class RLUpdate:
         self.ref_params = engine.initial_params() if config.rl.beta_kl > 0 else None
 
     def share_prompt(self, engine: Engine) -> bool:
-        """`rl.share_prompt`, off meshes with Explicit axes: there the rows' split over the devices must match
-        their prompts' exactly, which groups spread over several devices do not."""
-        return self.config.rl.share_prompt and AxisType.Explicit not in engine.mesh.axis_types
+        """`rl.share_prompt`, off meshes with Explicit axes (`core.shares_prompt`)."""
+        return shares_prompt(self.config, engine.mesh)
 
     def score(self, engine: Engine, params: Any, batch: Batch) -> np.ndarray:
         """No-grad log-probs [B, T] of `params` on the batch, one mini-batch (`batch_size` rows) at a time; with
