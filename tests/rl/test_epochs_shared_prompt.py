@@ -55,8 +55,14 @@ def one_step(model_dir: str, loss_fn, batch: Batch, group: int, prompt_width: in
 
 
 @pytest.mark.parametrize(
-    ("case", "devices"),  # DPO's offline pairs have BCPG-NSA's layout: in CI's slow set
-    [("bcpg_nsa", 1), ("bcpg_nsa", 2), pytest.param("dpo_offline", 1, marks=pytest.mark.slow), ("dpo_jsonl", 1)],
+    ("case", "devices"),  # in CI's slow set: two devices (the step's blocks: test_shared_prompt.py's meshes) and
+    # DPO's pairs from a stored set (BCPG-NSA's layout)
+    [
+        ("bcpg_nsa", 1),
+        pytest.param("bcpg_nsa", 2, marks=pytest.mark.slow),
+        pytest.param("dpo_offline", 1, marks=pytest.mark.slow),
+        ("dpo_jsonl", 1),
+    ],
 )
 def test_a_step_with_the_prompt_apart_equals_the_step_on_whole_rows(case, devices, start_dir, tmp_path):
     tokenizer = models.load_tokenizer(start_dir)
