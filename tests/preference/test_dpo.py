@@ -31,6 +31,7 @@ def test_dpo_raises_preference_accuracy_on_toy_pairs(start_dir, tmp_path):
     with open(tmp_path / "run" / "metrics" / "metrics.jsonl", encoding="utf-8") as f:
         records = [json.loads(line) for line in f]
     assert len(records) == 64
+    assert all(r["shared_prompt"] == 1.0 for r in records)  # the columns a pair's prompts share, computed once
     # The first step's policy is the reference: margin 0 up to float rounding (the reference sums come from the
     # scoring program, the policy's from the train step), loss log 2.
     assert abs(records[0]["reward_margin"]) < 1e-5 and records[0]["loss"] == pytest.approx(np.log(2), abs=1e-5)

@@ -49,6 +49,7 @@ def test_each_offline_method_trains_on_the_stored_set(method, start_dir, tmp_pat
     assert [r["step"] for r in records] == [0, 1, 2, 3, 4]
     assert all(np.isfinite(r["loss"]) and r["grad_norm"] > 0 for r in records[1:])
     assert all(r["reward"] == 0.5 and r["all_wrong_frac"] == 0.0 for r in records[1:])  # 2 of 4 right per group
+    assert all(r["shared_prompt"] == 1.0 for r in records[1:])  # each group's prompt computed once per step
     summary = json.loads((tmp_path / "eval_offline.json").read_text(encoding="utf-8"))
     assert summary["steps"] == 4 and summary["dataset"] == offline.stats
     assert {"start/pass@1", "pass@1", "pass@4/d1"} <= set(summary)
