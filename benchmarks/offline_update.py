@@ -79,7 +79,7 @@ class Variant:
     def run(self, position: int) -> None:
         start = time.perf_counter()
         round_ = self.source.round(position, self.engine)
-        self.metrics = self.engine.run_round(round_)
+        self.engine.run_round(round_)
         self.seconds.append(time.perf_counter() - start)
         self.width = round_.batches[0]["input_ids"].shape[1]
         if "prompt_ids" in round_.batches[0]:
