@@ -22,8 +22,9 @@
    train step each; the core step keeps whole groups in each of its `config.micro_batch_size` micro-batches);
 6. with the prompts set apart and `rl.pack_responses`, each step's batch carries `packed_width` [B, c]: its
    responses' real tokens run the position-wise layers packed into c slots per row of each micro-batch's
-   data-parallel block (`models.Packing`; c is the round's largest block's tokens per row, a multiple of 4, so
-   the round compiles once per width). Left out where c would be the whole band (nothing to save). The scoring
+   data-parallel block (`models.Packing`; c is the round's largest block's tokens per row, rounded up to
+   `models.packing.packing_quantum`: a multiple of 4 with at most 16 widths per band width, since each width
+   compiles the step again). Left out where c would be the whole band (nothing to save). The scoring
    pass of step 2 packs its chunks of rows the same way, with a width of its own.
 """
 
