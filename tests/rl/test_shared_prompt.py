@@ -146,3 +146,39 @@ def test_scoring_pass_with_packed_responses_equals_the_padded_rows():
         real = batch.tokens["loss_mask"] > 0
         np.testing.assert_allclose(got[True][real], got[False][real], atol=1e-5)
         assert np.isfinite(got[True]).all() and (got[True][~real] == 0).all()
+
+
+def test_the_update_packs_long_rollouts_into_few_widths():
+    """Each packed width compiles the train step again. Over rollouts of a 256-token budget (log-normal lengths) the
+    update's widths stay on `packing_quantum`'s grid, at most 16 per band width, each the smallest grid width that
+    holds the fullest block; at a step of 4 the same rollouts would draw more."""
+    config = rl_config("grpo", rows=32, micro_rows=16)
+    config.rl.max_prompt_len, config.rl.share_prompt, config.rl.pack_responses = PROMPT_BUDGET, True, True
+    learner = Learner(config, models.init_model(TINY, seed=0), single_device_mesh(), total_steps=1)
+    rng = np.random.default_rng(0)
+    widths, fine = {}, set()
+    for seed in range(40):
+        rollout = grouped_prompt_rollout([0.0, 1.0] * 16, group_size=4, prompt_budget=PROMPT_BUDGET, seed=seed)
+        lengths = np.clip(rng.lognormal(np.log(90), 0.5, 32), 1, 256).astype(int)
+        response = (np.arange(256)[None] < lengths[:, None]).astype(np.int32)
+        prompt = rollout.attention_mask[:, :PROMPT_BUDGET]
+        ids = rng.integers(1, TINY.vocab_size, (32, 256)) * response
+        rollout = dataclasses.replace(
+            rollout,
+            input_ids=np.concatenate([rollout.input_ids[:, :PROMPT_BUDGET], ids], 1).astype(np.int32),
+            attention_mask=np.concatenate([prompt, response], 1),
+            loss_mask=np.concatenate([np.zeros_like(prompt), response], 1).astype(np.float32),
+            sampler_logp=np.zeros((32, PROMPT_BUDGET + 256), np.float32),
+        )
+        (step,) = learner.rl_update.round(rollout.batch(), learner.engine, seed).batches
+        band = step["input_ids"].shape[1]
+        quantum = models.packing.packing_quantum(band)
+        micro = list(learner.engine.micro_batch_rows(step["attention_mask"]))  # the step's two micro-batches
+        need = max(-(-int(m.sum()) // 16) for m in micro)  # one block per micro-batch on one device
+        width = step["packed_width"].shape[1] if "packed_width" in step else band
+        assert width % quantum == 0 or width == band
+        assert width >= need and (width == band or width - quantum < need)
+        widths.setdefault(band, set()).add(width)
+        fine.add(models.packed_width(micro, 1, quantum=4))
+    assert all(len(w) <= models.packing.MAX_PACKED_WIDTHS for w in widths.values())
+    assert sum(map(len, widths.values())) < len(fine)
