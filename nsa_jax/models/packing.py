@@ -114,28 +114,14 @@ _pack.defvjp(lambda p, x: (_packed(p, x), p), lambda p, g: (None, _unpacked(p, g
 _unpack.defvjp(lambda p, x: (_unpacked(p, x), p), lambda p, g: (None, _packed(p, g)))
 
 
-MAX_PACKED_WIDTHS = 16
-
-
-def packing_quantum(width: int, max_widths: int = MAX_PACKED_WIDTHS) -> int:
-    """`packed_width`'s default step for masks `width` columns wide: the smallest multiple of 4 with at most
-    `max_widths` steps up to `width` (4 up to 64 columns, 64 at 1024). c sets the train step's shapes, so each
-    distinct c compiles the step (and the scoring pass) again. At a step of 4, 300 simulated rollouts of the
-    Qwen2.5-1.5B preset (512 responses of log-normal lengths around 350 of 1024 tokens, 16-row micro-batches over 8
-    devices) drew 67 distinct widths; at this step 5, for 3% more slots."""
-    return 4 * -(-width // (4 * max_widths))
-
-
-def packed_width(masks, blocks: int, quantum: int | None = None) -> int:
-    """The per-row packed width c for host masks: the smallest multiple of `quantum` (default `packing_quantum` of
-    the masks' width) with `R/D * c` at least the real tokens of every block of every mask (each `[R, T]`, split
-    into `blocks` blocks of consecutive rows), so `Packing.from_mask(mask, blocks, R/D * c)` holds them all; at
-    most T."""
+def packed_width(masks, blocks: int, quantum: int = 4) -> int:
+    """The per-row packed width c for host masks: the smallest multiple of `quantum` with `R/D * c` at least the
+    real tokens of every block of every mask (each `[R, T]`, split into `blocks` blocks of consecutive rows), so
+    `Packing.from_mask(mask, blocks, R/D * c)` holds them all; at most T."""
     width, need = 0, 0
     for mask in masks:
         mask = np.asarray(mask)
         rows, width = mask.shape
         counts = (mask.reshape(blocks, -1) != 0).sum(axis=1)
         need = max(need, -(-int(counts.max()) // (rows // blocks)))
-    quantum = packing_quantum(width) if quantum is None else quantum
     return min(width, -(-need // quantum) * quantum)

@@ -119,10 +119,11 @@ def mismatch_stats(logp_old: np.ndarray, sampler_logp: np.ndarray, mask: np.ndar
     }
 
 
-def width_quantum(width: int, max_widths: int = 8) -> int:
-    """Step by which `used_columns` rounds widths: a multiple of 8 with at most `max_widths` steps up to
-    `width`, so a run compiles its train step for at most that many shapes."""
-    return 8 * -(-width // (8 * max_widths))
+def width_quantum(width: int, max_widths: int = 8, multiple: int = 8) -> int:
+    """Step by which a shape's width is rounded: the smallest multiple of `multiple` with at most `max_widths`
+    steps up to `width`, so a run compiles its train step for at most that many widths. `used_columns` cuts the
+    token band with the default; the RL update rounds its packed widths with 16 steps of a multiple of 4."""
+    return multiple * -(-width // (multiple * max_widths))
 
 
 def used_columns(attention_mask: np.ndarray, quantum: int) -> slice:

@@ -11,7 +11,6 @@ import pytest
 from flax import nnx
 
 from nsa_jax import models, parallel
-from nsa_jax.models.packing import MAX_PACKED_WIDTHS, packing_quantum
 from nsa_jax.train.core import sequence_logprobs
 from tests.train.helpers import TINY
 
@@ -65,23 +64,6 @@ def test_packed_width_holds_the_fullest_block_of_every_mask():
     assert models.packed_width([np.ones((8, 6))], blocks=2) == 6  # never more than the width
     with pytest.raises(ValueError, match="do not split into 3"):
         models.Packing.from_mask(jnp.ones((8, 6)), 3, 8)
-
-
-def test_packed_widths_of_a_long_budget_take_few_values():
-    """c sets the train step's shapes, so each distinct c compiles it again: over many rollouts of a 1024-token
-    budget the default step keeps c to at most `MAX_PACKED_WIDTHS` values (a step of 4 would give dozens), each the
-    smallest multiple of the step that holds the fullest block; short widths keep a step of 4."""
-    rng = np.random.default_rng(0)
-    widths = set()
-    for _ in range(200):
-        lengths = np.clip(rng.lognormal(np.log(350), 0.5, size=64), 5, 1024).astype(int)
-        mask = np.arange(1024)[None, :] < lengths[:, None]
-        width = models.packed_width(list(mask.reshape(4, 16, 1024)), blocks=8)
-        need = max(-(-int(block.sum()) // 2) for block in mask.reshape(-1, 2, 1024))  # 2 rows a block
-        assert width % 64 == 0 and width >= need and (width == 1024 or width - 64 < need)
-        widths.add(width)
-    assert 1 < len(widths) <= MAX_PACKED_WIDTHS
-    assert packing_quantum(40) == packing_quantum(64) == 4 and packing_quantum(65) == 8 and packing_quantum(1024) == 64
 
 
 def _batch(rows: int, group: int, seed: int) -> dict[str, np.ndarray]:

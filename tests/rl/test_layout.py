@@ -87,11 +87,12 @@ def test_used_columns_keeps_the_token_band_rounded_to_the_quantum(rows, quantum,
 
 
 @pytest.mark.parametrize("width", [10, 120, 1536])
-def test_width_quantum_bounds_the_number_of_widths(width):
-    q = width_quantum(width)
-    assert q % 8 == 0
+@pytest.mark.parametrize(("max_widths", "multiple"), [(8, 8), (16, 4)])
+def test_width_quantum_bounds_the_number_of_widths(width, max_widths, multiple):
+    q = width_quantum(width, max_widths, multiple)
+    assert q % multiple == 0 and (q == multiple or -(-width // (q - multiple)) > max_widths)  # the smallest such
     widths = {min(width, -(-w // q) * q) for w in range(1, width + 1)}
-    assert len(widths) <= 8
+    assert len(widths) <= max_widths
 
 
 def test_bad_rewards_stop_the_run_naming_rollout_and_row():

@@ -150,7 +150,7 @@ def test_scoring_pass_with_packed_responses_equals_the_padded_rows():
 
 def test_the_update_packs_long_rollouts_into_few_widths():
     """Each packed width compiles the train step again. Over rollouts of a 256-token budget (log-normal lengths) the
-    update's widths stay on `packing_quantum`'s grid, at most 16 per band width, each the smallest grid width that
+    update's widths stay on a grid of at most 16 per band width (multiples of 4), each the smallest grid width that
     holds the fullest block; at a step of 4 the same rollouts would draw more."""
     config = rl_config("grpo", rows=32, micro_rows=16)
     config.rl.max_prompt_len, config.rl.share_prompt, config.rl.pack_responses = PROMPT_BUDGET, True, True
@@ -180,5 +180,5 @@ def test_the_update_packs_long_rollouts_into_few_widths():
         assert width >= need and (width == band or width - quantum < need)
         widths.setdefault(band, set()).add(width)
         fine.add(models.packed_width(micro, 1, quantum=4))
-    assert all(len(w) <= models.packing.MAX_PACKED_WIDTHS for w in widths.values())
+    assert all(len(w) <= 16 for w in widths.values())
     assert sum(map(len, widths.values())) < len(fine)
