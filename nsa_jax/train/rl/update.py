@@ -176,7 +176,8 @@ class RLUpdate:
 
 # Packed widths a band width may take. Each compiles the step (and the scoring pass) again: at a step of 4, 300
 # simulated rollouts of the Qwen2.5-1.5B preset (512 responses of log-normal lengths around 350 of 1024 tokens,
-# 16-row micro-batches over 8 devices) drew 67 distinct widths; at 16 widths per band 5, for 3% more slots.
+# 16-row micro-batches over 8 devices) drew 67 distinct widths; at 16 widths per band 5, for 3% more slots
+# (`benchmarks/packed_widths.py`).
 PACKED_WIDTHS = 16
 
 
