@@ -97,10 +97,6 @@ class RLUpdate:
         self.score_old = not logp_old_from_step(config)
         self.ref_params = engine.initial_params() if config.rl.beta_kl > 0 else None
 
-    def share_prompt(self, engine: Engine) -> bool:
-        """`rl.share_prompt`, off meshes with Explicit axes (`core.shares_prompt`)."""
-        return shares_prompt(self.config, engine.mesh)
-
     def score(self, engine: Engine, params: Any, batch: Batch) -> np.ndarray:
         """No-grad log-probs [B, T] of `params` on the batch, one mini-batch (`batch_size` rows) at a time; with
         the responses packed (`packed_width`) where the train step's would be, each chunk of rows split into the
@@ -125,7 +121,7 @@ class RLUpdate:
     def prepare(self, batch: Batch, engine: Engine) -> tuple[Batch, dict[str, float]]:
         """The full update batch (band cut, `logp_old` unless the step makes it, `logp_ref`, the filter applied) and
         its statistics."""
-        apart = prompt_apart(batch, self.config.rl.max_prompt_len) if self.share_prompt(engine) else None
+        apart = prompt_apart(batch, self.config.rl.max_prompt_len) if shares_prompt(self.config, engine.mesh) else None
         batch = token_band(batch) if apart is None else apart
         stats = {"update_width": float(batch.tokens["input_ids"].shape[1]), "shared_prompt": float(apart is not None)}
         if apart is not None:
