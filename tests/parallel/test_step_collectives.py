@@ -1,6 +1,8 @@
 """The train step and the scoring pass are data parallel on the trainers' mesh (`parallel.make_mesh()`: Auto axes,
 parameters FSDP over "fsdp", the batch over the data-parallel axes): every all-gather and all-reduce in the compiled
-programs is weight-sized (FSDP's gathers of the parameters, the gradients' sums), none is activation-sized.
+programs is weight-sized (FSDP's gathers of the parameters, the gradients' sums), none is activation-sized. So is
+the online RL update's step with each group's prompt computed once and the responses packed, also where a
+micro-batch holds fewer prompts than there are devices.
 
 Without the layers' batch constraints (`models.layers.batch_split`), XLA splits each projection over its contraction
 and all-gathers the [B*T, d] activations and all-reduces the [B*T, mlp] products instead (a 24576 x 768 all-reduce
@@ -11,13 +13,17 @@ import re
 
 import jax
 import numpy as np
+import pytest
 
 from nsa_jax import models, parallel
 from nsa_jax.models import layers
+from nsa_jax.rollouts import Rollout
 from nsa_jax.train import init_state, jit_train_step, make_train_step, split_model, state_shardings
 from nsa_jax.train.core import make_optimizer
 from nsa_jax.train.core.scoring import make_scorer
+from nsa_jax.train.core.step import device_batch
 from nsa_jax.train.sft import nll_loss
+from tests.rl.rl_helpers import Learner, rl_config
 from tests.train.helpers import optimizer_config
 
 # Activations of a batch (64 x 64 tokens: [4096, 768] in the MLP) far larger than any weight (512 x 256).
@@ -83,6 +89,56 @@ def test_without_the_batch_constraints_xla_gathers_activations(monkeypatch):
     step_text, _, largest = _programs()
     moved = _operand_sizes(step_text, "all-gather") + _operand_sizes(step_text, "all-reduce")
     assert max(moved) > 4 * largest
+
+
+def _shared_prompt_programs(group: int) -> tuple[str, str, int]:
+    """(RL train step HLO, its scoring pass's HLO, the largest parameter's elements) on the 8-device mesh for one
+    rollout of 64 rows in groups of `group` (64 / group prompts of up to 32 tokens, set apart; responses of 21-63
+    of 64 tokens, packed), one micro-batch."""
+    rows, prompt_budget, budget = 64, 32, 64
+    rng = np.random.default_rng(0)
+    prompt_len = rng.integers(16, prompt_budget + 1, rows // group)  # left-padded to the budget
+    prompt = (np.arange(prompt_budget)[None] >= prompt_budget - prompt_len[:, None]).astype(np.int32)
+    prompt = np.repeat(prompt, group, 0)
+    response = (np.arange(budget)[None] < rng.integers(budget // 3, budget, rows)[:, None]).astype(np.int32)
+    prompt_ids = np.repeat(rng.integers(1, WIDE.vocab_size, (rows // group, prompt_budget)), group, 0) * prompt
+    rollout = Rollout(
+        input_ids=np.concatenate([prompt_ids, rng.integers(1, WIDE.vocab_size, (rows, budget)) * response], 1),
+        attention_mask=np.concatenate([prompt, response], 1),
+        loss_mask=np.concatenate([np.zeros_like(prompt), response], 1).astype(np.float32),
+        sampler_logp=np.zeros((rows, prompt_budget + budget), np.float32),
+        rewards=rng.integers(0, 2, rows).astype(np.float32),
+        difficulty=np.ones(rows, np.int32),
+        responses=[""] * rows,
+        group_size=group,
+    )
+    config = rl_config("grpo", rows=rows, group_size=group)
+    config.rl.max_prompt_len, config.rl.max_new_tokens = prompt_budget, budget
+    config.rl.share_prompt = config.rl.pack_responses = True
+    mesh = parallel.make_mesh()
+    learner = Learner(config, parallel.shard_model(models.init_model(WIDE, seed=0), mesh), mesh, total_steps=1)
+    engine = learner.engine
+    (host,) = learner.rl_update.round(rollout.batch(), engine, seed=0).batches
+    assert "prompt_ids" in host and host["packed_width"].shape[1] < budget  # prompts set apart, responses packed
+    layout = tuple(sorted((k, v.ndim) for k, v in host.items()))
+    batch = device_batch(host, {k: parallel.batch_sharding(mesh, ndim) for k, ndim in layout})
+    step_text = engine._compiled(layout).lower(engine.state, batch).compile().as_text()
+    names = ("input_ids", "attention_mask", "loss_mask", "prompt_ids", "prompt_mask", "packed_width")
+    score = make_scorer.__wrapped__(engine.graphdef, chunk_size=config.logprob_chunk_size, group_size=group)
+    score_text = score.lower(engine.state.params, {k: batch[k] for k in names}).compile().as_text()
+    largest = max(int(np.prod(x.shape)) for x in jax.tree.leaves(engine.state.params))
+    return step_text, score_text, largest
+
+
+# 8 groups of 8: a prompt per device; 4 groups of 16: fewer prompts than devices, so the prompts' part of the
+# forward cannot split over the batch as the responses' does.
+@pytest.mark.parametrize("group", [8, 16])
+def test_rl_step_with_shared_prompts_moves_weights_not_activations(group):
+    step_text, score_text, largest = _shared_prompt_programs(group)
+    for name, text in (("RL step", step_text), ("scoring", score_text)):
+        for op in ("all-gather", "all-reduce", "reduce-scatter", "all-to-all", "collective-permute"):
+            sizes = _operand_sizes(text, op)
+            assert max(sizes, default=0) <= largest, f"{name}: an activation-sized {op} ({max(sizes):,} elements)"
 
 
 def test_batch_split_is_a_no_op_off_a_mesh():
