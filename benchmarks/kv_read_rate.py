@@ -7,8 +7,8 @@ One device's share of the sampling benchmark's batch 256 (`--rows` 128 rows, 2 K
 float32), each layer's keys laid out as the cache holds them ([rows, KV heads, Dh, slots]) and its values
 [rows, KV heads, slots, Dh]. A decode step at that batch reads more cache than the L3 holds (4 layers, 144 slots:
 38 MB per device, 75 MB for both, against 32 MB), so it streams it from memory; here each form runs over as many
-layers as make 64 MB of keys (or values), so it streams too. For each form, milliseconds per pass and the bytes it
-must read over that time:
+layers as make 64 MB of keys (or values), so it streams too. For each form, milliseconds per pass, the bytes it
+must read over that time, and that rate over the flat read's (the first form, the peer) in the same rounds:
 - "sum of all": `jnp.sum` of each layer's keys, a flat read of the bytes;
 - "keys, over Dh" / "values, over slots": each layer's keys summed over the head dimension, values over the slots,
   the reductions of the two products without their multiplications;
@@ -31,6 +31,8 @@ import os
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def measure(rows: int, slots_list: list[int], rounds: int, core: int) -> None:
@@ -77,7 +79,10 @@ def measure(rows: int, slots_list: list[int], rounds: int, core: int) -> None:
                 times[name].append((time.perf_counter() - start) / 20)
         nbytes = layers * rows * kvh * dh * slots * 4  # the keys, or the values
         best = {name: min(t) for name, t in times.items()}
-        cells = " | ".join(f"{name} {t * 1e3:.2f} ms {nbytes / t / 1e9:.1f} GB/s" for name, t in best.items())
+        flat = best["sum of all"]
+        cells = " | ".join(
+            f"{name} {t * 1e3:.2f} ms {nbytes / t / 1e9:.1f} GB/s ({flat / t:.2f}x)" for name, t in best.items()
+        )
         print(f"core {core}, {rows} rows, {slots} slots, {layers} layers ({nbytes / 1e6:.0f} MB a form): {cells}")
 
 
