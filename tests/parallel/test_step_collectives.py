@@ -17,13 +17,12 @@ import pytest
 
 from nsa_jax import models, parallel
 from nsa_jax.models import layers
-from nsa_jax.rollouts import Rollout
 from nsa_jax.train import init_state, jit_train_step, make_train_step, split_model, state_shardings
 from nsa_jax.train.core import make_optimizer
 from nsa_jax.train.core.scoring import make_scorer
 from nsa_jax.train.core.step import device_batch
 from nsa_jax.train.sft import nll_loss
-from tests.rl.rl_helpers import Learner, rl_config
+from tests.rl.rl_helpers import Learner, grouped_prompt_rollout, rl_config
 from tests.train.helpers import optimizer_config
 
 # Activations of a batch (64 x 64 tokens: [4096, 768] in the MLP) far larger than any weight (512 x 256).
@@ -93,24 +92,12 @@ def test_without_the_batch_constraints_xla_gathers_activations(monkeypatch):
 
 def _shared_prompt_programs(group: int) -> tuple[str, str, int]:
     """(RL train step HLO, its scoring pass's HLO, the largest parameter's elements) on the 8-device mesh for one
-    rollout of 64 rows in groups of `group` (64 / group prompts of up to 32 tokens, set apart; responses of 21-63
-    of 64 tokens, packed), one micro-batch."""
+    rollout of 64 rows in groups of `group` (64 / group prompts of up to 32 tokens, set apart; responses of up to
+    64 tokens, packed), one micro-batch."""
     rows, prompt_budget, budget = 64, 32, 64
-    rng = np.random.default_rng(0)
-    prompt_len = rng.integers(16, prompt_budget + 1, rows // group)  # left-padded to the budget
-    prompt = (np.arange(prompt_budget)[None] >= prompt_budget - prompt_len[:, None]).astype(np.int32)
-    prompt = np.repeat(prompt, group, 0)
-    response = (np.arange(budget)[None] < rng.integers(budget // 3, budget, rows)[:, None]).astype(np.int32)
-    prompt_ids = np.repeat(rng.integers(1, WIDE.vocab_size, (rows // group, prompt_budget)), group, 0) * prompt
-    rollout = Rollout(
-        input_ids=np.concatenate([prompt_ids, rng.integers(1, WIDE.vocab_size, (rows, budget)) * response], 1),
-        attention_mask=np.concatenate([prompt, response], 1),
-        loss_mask=np.concatenate([np.zeros_like(prompt), response], 1).astype(np.float32),
-        sampler_logp=np.zeros((rows, prompt_budget + budget), np.float32),
-        rewards=rng.integers(0, 2, rows).astype(np.float32),
-        difficulty=np.ones(rows, np.int32),
-        responses=[""] * rows,
-        group_size=group,
+    rewards = np.random.default_rng(0).integers(0, 2, rows)
+    rollout = grouped_prompt_rollout(
+        rewards, group, prompt_budget, seed=0, response_budget=budget, vocab=WIDE.vocab_size
     )
     config = rl_config("grpo", rows=rows, group_size=group)
     config.rl.max_prompt_len, config.rl.max_new_tokens = prompt_budget, budget

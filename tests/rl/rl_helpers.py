@@ -55,22 +55,31 @@ def synthetic_rollout(rewards, group_size: int = 4, seed: int = 0) -> Rollout:
     )
 
 
-def grouped_prompt_rollout(rewards, group_size: int = 4, prompt_budget: int = 6, seed: int = 0) -> Rollout:
+def grouped_prompt_rollout(
+    rewards,
+    group_size: int = 4,
+    prompt_budget: int = 6,
+    seed: int = 0,
+    *,
+    response_budget: int = RESPONSE,
+    vocab: int = TINY.vocab_size,
+) -> Rollout:
     """A rollout laid out as `rollouts.collect` does: each group's prompt (1..prompt_budget tokens, left-padded to
-    prompt_budget columns) repeated for its G responses (1..RESPONSE tokens, right-padded)."""
+    prompt_budget columns) repeated for its G responses (1..response_budget tokens, right-padded), token ids below
+    `vocab`."""
     rewards = np.asarray(rewards, np.float32)
     b, q = len(rewards), len(rewards) // group_size
     rng = np.random.default_rng(seed)
     prompt_len = np.repeat(rng.integers(1, prompt_budget + 1, q), group_size)
     prompt = (np.arange(prompt_budget)[None] >= prompt_budget - prompt_len[:, None]).astype(np.int32)
-    prompt_ids = np.repeat(rng.integers(1, TINY.vocab_size, (q, prompt_budget)), group_size, 0) * prompt
-    resp = (np.arange(RESPONSE)[None] < rng.integers(1, RESPONSE + 1, b)[:, None]).astype(np.int32)
-    resp_ids = rng.integers(1, TINY.vocab_size, (b, RESPONSE)) * resp
+    prompt_ids = np.repeat(rng.integers(1, vocab, (q, prompt_budget)), group_size, 0) * prompt
+    resp = (np.arange(response_budget)[None] < rng.integers(1, response_budget + 1, b)[:, None]).astype(np.int32)
+    resp_ids = rng.integers(1, vocab, (b, response_budget)) * resp
     return Rollout(
         input_ids=np.concatenate([prompt_ids, resp_ids], 1).astype(np.int32),
         attention_mask=np.concatenate([prompt, resp], 1),
         loss_mask=np.concatenate([np.zeros_like(prompt), resp], 1).astype(np.float32),
-        sampler_logp=np.zeros((b, prompt_budget + RESPONSE), np.float32),
+        sampler_logp=np.zeros((b, prompt_budget + response_budget), np.float32),
         rewards=rewards,
         difficulty=np.ones(b, np.int32),
         responses=[""] * b,
