@@ -32,7 +32,6 @@ from nsa_jax import models, parallel
 from nsa_jax.models import layers
 from nsa_jax.models.tiny import VARIANTS
 from nsa_jax.train.core.scoring import make_scorer
-from nsa_jax.train.core.step import device_batch
 from nsa_jax.train.rl import RLUpdate, make_engine
 
 COLLECTIVES = ("all-gather", "all-reduce", "reduce-scatter", "all-to-all")
@@ -78,9 +77,7 @@ def measure(args: argparse.Namespace, mesh) -> tuple[float, float, str, str]:
     engine = make_engine(config, model, mesh, total_steps=args.repeats + 2)
     update = RLUpdate(config, engine)
     host = update.round(rl_update.make_rollout(args, args.vocab).batch(), engine, seed=0).batches[0]
-    layout = tuple(sorted((k, v.ndim) for k, v in host.items()))
-    step = engine._compiled(layout)
-    batch = device_batch(host, {k: parallel.batch_sharding(mesh, ndim) for k, ndim in layout})
+    step, batch = engine.prepared_step(host)
     step_text = step.lower(engine.state, batch).compile().as_text()
 
     def train():

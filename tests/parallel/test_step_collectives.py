@@ -20,7 +20,6 @@ from nsa_jax.models import layers
 from nsa_jax.train import init_state, jit_train_step, make_train_step, split_model, state_shardings
 from nsa_jax.train.core import make_optimizer
 from nsa_jax.train.core.scoring import make_scorer
-from nsa_jax.train.core.step import device_batch
 from nsa_jax.train.sft import nll_loss
 from tests.rl.rl_helpers import Learner, grouped_prompt_rollout, rl_config
 from tests.train.helpers import optimizer_config
@@ -107,9 +106,8 @@ def _shared_prompt_programs(group: int) -> tuple[str, str, int]:
     engine = learner.engine
     (host,) = learner.rl_update.round(rollout.batch(), engine, seed=0).batches
     assert "prompt_ids" in host and host["packed_width"].shape[1] < budget  # prompts set apart, responses packed
-    layout = tuple(sorted((k, v.ndim) for k, v in host.items()))
-    batch = device_batch(host, {k: parallel.batch_sharding(mesh, ndim) for k, ndim in layout})
-    step_text = engine._compiled(layout).lower(engine.state, batch).compile().as_text()
+    step, batch = engine.prepared_step(host)
+    step_text = step.lower(engine.state, batch).compile().as_text()
     names = ("input_ids", "attention_mask", "loss_mask", "prompt_ids", "prompt_mask", "packed_width")
     score = make_scorer.__wrapped__(engine.graphdef, chunk_size=config.logprob_chunk_size, group_size=group)
     score_text = score.lower(engine.state.params, {k: batch[k] for k in names}).compile().as_text()

@@ -142,11 +142,17 @@ class Engine:
         rows the step's m-th micro-batch holds, in the same order)."""
         return split_micro_batches({"x": host}, self.micro_batches, self.group_size)["x"]
 
-    def step(self, host: HostBatch) -> dict[str, jax.Array]:
-        """One optimiser step on a host batch (sharded over the batch axes); returns the device metrics."""
+    def prepared_step(self, host: HostBatch):
+        """(the jitted step for the host batch's layout, the batch on the devices, split over the batch axes): what
+        `step` runs, and what a caller lowers to read the compiled program."""
         layout = tuple(sorted((k, v.ndim) for k, v in host.items()))
         shardings = {k: parallel.batch_sharding(self.mesh, ndim) for k, ndim in layout}
-        self.state, metrics = self._compiled(layout)(self.state, device_batch(host, shardings))
+        return self._compiled(layout), device_batch(host, shardings)
+
+    def step(self, host: HostBatch) -> dict[str, jax.Array]:
+        """One optimiser step on a host batch (sharded over the batch axes); returns the device metrics."""
+        step, batch = self.prepared_step(host)
+        self.state, metrics = step(self.state, batch)
         return metrics
 
     def run_round(self, round_: Round) -> dict[str, float]:
