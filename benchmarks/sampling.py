@@ -26,13 +26,16 @@ this peer prefills every copy, at these shapes about 1% of its time).
 
 The roofline printed for each batch is the floor of one decode step, the larger of its memory and compute floors:
     t_step >= max(bytes read / memory bandwidth, FLOPs / matmul rate)
-    bytes read = parameter bytes + KV-cache bytes = params + 2 (k and v) * layers * batch * context * kv_heads * head_dim * 4
+    bytes read = parameter bytes + KV-cache bytes
+               = params + 2 (k and v) * layers * batch * context * kv_heads * head_dim * 4
     (with --group G the prompt's part of the context counts once per group: batch / G rows)
     FLOPs = 2 * batch * (matmul parameters) + 4 * layers * batch * heads * head_dim * context
 with the context averaged over the run (prompt + half the new tokens), the work any decoder must do. The bandwidth is
-measured here with a large numpy copy and the matmul rate with a large jitted float32 matmul, so both are this
-machine's; on GPU/TPU put the device's HBM bandwidth and FLOP rate in. "nsa_jax at x of the roofline" is that floor
-over nsa_jax's measured time per step.
+measured here as the rate at which all the devices read a large array together (a jitted sum, each device its
+part: on a 2-core CPU both cores, which together read up to twice what one thread copies) and the matmul rate with a large
+jitted float32 matmul, so both are this machine's (until 2026-12-05 the memory floor used one thread's numpy
+copy, printed beside it); on GPU/TPU put the device's HBM bandwidth and FLOP rate in. "nsa_jax at x of the
+roofline" is that floor over nsa_jax's measured time per step.
 """
 
 from __future__ import annotations
@@ -82,8 +85,23 @@ def build_models(vocab: int, hidden: int, layers: int, seed: int = 0):
     return hf, model
 
 
-def memory_bandwidth(nbytes: int = 1 << 28) -> float:
-    """Bytes per second of a large array copy (each byte is read once and written once)."""
+def memory_bandwidth(mesh, nbytes: int = 1 << 28) -> float:
+    """Bytes per second that all the mesh's devices read together: a jitted sum of a float32 array of `nbytes` per
+    device, split over them (a decode step reads its weights and KV cache; each device reads its rows' part; XLA CPU
+    also splits one large reduction over the cores). On the 2-core EPYC this read moved between 30 and 56 GB/s
+    within an hour with `uptime` under 1 (other tenants of the host share its memory), so it is measured in the
+    same run as the decode it is the floor of."""
+    devices = mesh.devices.size
+    split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(mesh.axis_names))
+    x = jax.device_put(np.ones((devices, nbytes // 4), np.float32), split)
+    total = jax.jit(lambda x: jnp.sum(x, axis=1))
+    total(x).block_until_ready()
+    return devices * nbytes / timed(lambda: total(x).block_until_ready(), 7)
+
+
+def copy_bandwidth(nbytes: int = 1 << 28) -> float:
+    """Bytes per second of a large numpy copy, one thread (each byte read once and written once): the memory floor's
+    rate until 2026-12-05, printed for comparison with the earlier tables."""
     src = np.ones(nbytes // 8)
     dst = np.empty_like(src)
     seconds = timed(lambda: np.copyto(dst, src), 5)
@@ -122,14 +140,15 @@ def main() -> None:
     cfg = model.config
     param_bytes = sum(p.numel() * p.element_size() for p in hf.parameters())
     matmul_params = sum(p.numel() for name, p in hf.named_parameters() if p.ndim == 2 and "embed_tokens" not in name)
-    bandwidth, flop_rate = memory_bandwidth(), matmul_rate()
+    bandwidth, copy_rate, flop_rate = memory_bandwidth(mesh), copy_bandwidth(), matmul_rate()
     new = args.new_tokens
     print(
         f"llama: {cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, vocab {cfg.vocab_size}, "
         f"{param_bytes / 1e6:.2f} MB float32 params; prompt {args.prompt_len}, {new} new tokens, temperature 1, "
         f"{args.group} per prompt; "
-        f"{os.cpu_count()} cores, {len(jax.devices())} XLA devices, torch threads {args.torch_threads}; jax {jax.__version__}, torch {torch.__version__}, transformers "
-        f"{transformers.__version__}; measured copy bandwidth {bandwidth / 1e9:.1f} GB/s, "
+        f"{os.cpu_count()} cores, {len(jax.devices())} XLA devices, torch threads {args.torch_threads}; "
+        f"jax {jax.__version__}, torch {torch.__version__}, transformers {transformers.__version__}; "
+        f"measured read bandwidth {bandwidth / 1e9:.1f} GB/s (all devices; one thread's copy {copy_rate / 1e9:.1f}), "
         f"float32 matmul {flop_rate / 1e9:.0f} GFLOP/s"
     )
     stops = list(range(1, args.stop_ids + 1))  # token 0 is the pad
