@@ -32,7 +32,8 @@ The roofline printed for each batch is the floor of one decode step, the larger 
     FLOPs = 2 * batch * (matmul parameters) + 4 * layers * batch * heads * head_dim * context
 with the context averaged over the run (prompt + half the new tokens), the work any decoder must do. The bandwidth is
 measured here as the rate at which all the devices read a large array together (a jitted sum, each device its
-part: on a 2-core CPU both cores, which together read up to twice what one thread copies) and the matmul rate with a large
+part: on a 2-core CPU both cores, which together read up to twice what one thread copies), on either side of each
+batch's timed rounds (the larger of the two; it moves with other load on the host) and the matmul rate with a large
 jitted float32 matmul, so both are this machine's (until 2026-12-05 the memory floor used one thread's numpy
 copy, printed beside it); on GPU/TPU put the device's HBM bandwidth and FLOP rate in. "nsa_jax at x of the
 roofline" is that floor over nsa_jax's measured time per step.
@@ -210,8 +211,12 @@ def main() -> None:
         first = time.perf_counter() - start
         for run in runs[1:]:
             run()
-        # Alternating rounds, so all see the same machine; a ratio is the median of the rounds' ratios.
+        # Alternating rounds, so all see the same machine; a ratio is the median of the rounds' ratios. The read
+        # bandwidth is measured again on either side of them (it moves with the host's other tenants), and the
+        # larger of the two sets this batch's memory floor.
+        before = memory_bandwidth(mesh)
         rounds = np.array([[timed(run, 1) for run in runs] for _ in range(args.repeats)])
+        after = memory_bandwidth(mesh)
         ours_s, peer_s = rounds[:, :2].min(axis=0)
         peer_ratio = float(np.median(rounds[:, 1] / rounds[:, 0]))
         theirs(tokens=8)  # warm-up
@@ -221,7 +226,7 @@ def main() -> None:
         kv_row = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim * 4  # bytes per row per slot
         context = args.prompt_len + new / 2
         kv_slots = batch // group * args.prompt_len + batch * new / 2  # the prompt's slots once per group
-        bytes_s = (param_bytes + kv_row * kv_slots) / bandwidth
+        bytes_s = (param_bytes + kv_row * kv_slots) / max(before, after)
         attention_flops = 4 * cfg.num_hidden_layers * cfg.num_attention_heads * cfg.head_dim * context
         flops_s = batch * (2 * matmul_params + attention_flops) / flop_rate
         floor_s = max(bytes_s, flops_s)
@@ -242,7 +247,8 @@ def main() -> None:
         if not stops:  # every row generates `new` tokens: the per-step roofline applies
             line += (
                 f" | roofline {floor_s * 1e3:.3f} ms/step (memory {bytes_s * 1e3:.3f}, compute "
-                f"{flops_s * 1e3:.3f}); nsa_jax at {floor_s / (ours_s / new):.0%} of the roofline"
+                f"{flops_s * 1e3:.3f}; read bandwidth {before / 1e9:.1f} / {after / 1e9:.1f} GB/s before / after the "
+                f"rounds); nsa_jax at {floor_s / (ours_s / new):.0%} of the roofline"
             )
         print(line, flush=True)
 
