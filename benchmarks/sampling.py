@@ -149,7 +149,8 @@ def main() -> None:
         f"{args.group} per prompt; "
         f"{os.cpu_count()} cores, {len(jax.devices())} XLA devices, torch threads {args.torch_threads}; "
         f"jax {jax.__version__}, torch {torch.__version__}, transformers {transformers.__version__}; "
-        f"measured read bandwidth {bandwidth / 1e9:.1f} GB/s (all devices; one thread's copy {copy_rate / 1e9:.1f}), "
+        f"read bandwidth at the start {bandwidth / 1e9:.1f} GB/s (all devices; one thread's copy "
+        f"{copy_rate / 1e9:.1f}), "
         f"float32 matmul {flop_rate / 1e9:.0f} GFLOP/s"
     )
     stops = list(range(1, args.stop_ids + 1))  # token 0 is the pad
