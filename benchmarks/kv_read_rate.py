@@ -18,8 +18,12 @@ must read over that time, and that rate over the flat read's (the first form, th
   einsums), [G, Dh] x [Dh, S] over the keys and [G, S] x [S, Dh] over the values;
 - "scores, keys tiled": the scores product over the tiled keys, written as the sum over Dh of the queries' entries
   times the keys' [.., 16] rows (one elementwise fusion, [rows, KV heads, slots / 16, G, 16] out), not a dot.
+- "scores, keys as rows": the same product over keys laid out [rows, KV heads, slots, Dh] as the left operand,
+  [S, Dh] x [Dh, G] (each slot's Dh entries contiguous), scores [rows, KV heads, slots, G];
+- "scores, multiply and sum": the queries times the keys as the cache holds them, summed over Dh (a reduction
+  fusion instead of a dot).
 XLA CPU vectorises its loops 256 bits wide by default; `XLA_FLAGS=--xla_cpu_prefer_vector_width=512` (on a CPU with
-AVX-512) makes the 16 slots of a tile one vector, which the last form needs to keep up with the memory.
+AVX-512) makes the 16 slots of a tile one vector, which the tiled scores need to keep up with the memory.
 The process is pinned to one core (Linux), as each of the command line's CPU devices runs on one; `--both` runs the
 same measurement in two processes at once on cores 0 and 1, as the two devices of a decode step stream together.
 """
@@ -51,9 +55,13 @@ def measure(rows: int, slots_list: list[int], rounds: int, core: int) -> None:
         keys = [jnp.asarray(rng.standard_normal((rows, kvh, dh, slots)), jnp.float32) for _ in range(layers)]
         values = [jnp.asarray(rng.standard_normal((rows, kvh, slots, dh)), jnp.float32) for _ in range(layers)]
         tiled = [x.reshape(rows, kvh, dh, slots // 16, 16).transpose(0, 1, 3, 2, 4).copy() for x in keys]
+        rows_first = [jnp.swapaxes(x, 2, 3).copy() for x in keys]
 
         def tiled_scores(a, xs):  # [rows, KVH, C, G, 16]: sum over d of a[..., d] * x[..., d, :]
             return [sum(a[:, :, None, :, d, None] * x[:, :, :, None, d, :] for d in range(dh)) for x in xs]
+
+        def multiply_and_sum(a, xs):  # [rows, KVH, G, slots]: sum over d of a[..., d, None] * x[..., d, :]
+            return [jnp.sum(a[..., None] * x[:, :, None], axis=3) for x in xs]
 
         forms = {  # name: (fn(first, per-layer arrays), first, per-layer arrays)
             "sum of all": (lambda a, xs: [jnp.sum(x) for x in xs], q, keys),
@@ -63,11 +71,16 @@ def measure(rows: int, slots_list: list[int], rounds: int, core: int) -> None:
             "scores": (lambda a, xs: [jnp.einsum("bkmd,bkds->bkms", a, x) for x in xs], q, keys),
             "output": (lambda a, xs: [jnp.einsum("bkms,bksd->bkmd", a, x) for x in xs], p, values),
             "scores, keys tiled": (tiled_scores, q, tiled),
+            "scores, keys as rows": (lambda a, xs: [jnp.einsum("bksd,bkmd->bksm", x, a) for x in xs], q, rows_first),
+            "scores, multiply and sum": (multiply_and_sum, q, keys),
         }
         runs = {name: (jax.jit(fn), a, xs) for name, (fn, a, xs) in forms.items()}
         (want,), (got,) = runs["scores"][0](q, keys[:1]), runs["scores, keys tiled"][0](q, tiled[:1])
         got = jnp.swapaxes(got, 2, 3).reshape(want.shape)  # the same scores
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        (as_rows,), (summed,) = runs["scores, keys as rows"][0](q, rows_first[:1]), multiply_and_sum(q, keys[:1])
+        for got in (jnp.swapaxes(as_rows, 2, 3), summed):  # the same scores
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
         times: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(rounds):  # alternating rounds, so every form sees the same machine
             for name, (fn, a, xs) in runs.items():
