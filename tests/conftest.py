@@ -1,7 +1,8 @@
 """Shared test setup.
 
 Eight fake CPU devices are made before JAX starts, so sharding tests can build meshes; everything else runs on
-device 0 as usual. Tests marked ``slow`` run only with ``--runslow`` (or NSA_JAX_RUNSLOW=1).
+device 0 as usual. Tests marked ``slow`` run only with ``--runslow`` (or NSA_JAX_RUNSLOW=1). The README runs the suite
+in two worker processes (pytest-xdist, a file per worker at a time), the longest files first.
 """
 
 import os
@@ -25,7 +26,13 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long-running test, run with --runslow")
 
 
+# The longest files of the default suite, run first: with the README's `-n 2 --dist loadfile` one worker takes the main
+# job (about 2 minutes) while the other starts on the rest, instead of the main job coming last on its own.
+FIRST = ("tests/test_main_job.py", "tests/test_readme.py")
+
+
 def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: next((i for i, f in enumerate(FIRST) if item.nodeid.startswith(f)), len(FIRST)))
     if config.getoption("--runslow") or os.environ.get("NSA_JAX_RUNSLOW") == "1":
         return
     skip = pytest.mark.skip(reason="slow: run with --runslow")
