@@ -66,25 +66,6 @@ class KVCache:
         """Slots a row attends over: its own and its shared prefix's."""
         return self.max_len + (0 if self.prefix is None else self.prefix.length)
 
-    def map_rows(self, fn) -> KVCache:
-        """The cache with `fn` applied to every per-row array (each has its rows on axis 0); a shared prefix is per
-        prompt, not per row, and is kept as it is."""
-        return dataclasses.replace(self, k=tuple(map(fn, self.k)), v=tuple(map(fn, self.v)), valid=fn(self.valid))
-
-    def without_prefix(self, prompt: jax.Array) -> KVCache:
-        """The same cache with the shared prefix copied into each row (row r continues prompt `prompt[r]`): a plain
-        cache whose slots are the prefix's followed by the row's own, for rows no longer in whole groups."""
-        if self.prefix is None:
-            return self
-        head = self.prefix  # gathered once for the rows asked for: the copy the shared prefix saved until now
-        join = lambda axis: lambda shared, own: jnp.concatenate([shared[prompt], own], axis=axis)
-        return KVCache(
-            k=tuple(map(join(3), head.k, self.k)),
-            v=tuple(map(join(2), head.v, self.v)),
-            valid=jnp.concatenate([head.valid[prompt], self.valid], axis=1),
-            index=self.index + head.length,
-        )
-
 
 def positions_from_mask(attention_mask: jax.Array) -> jax.Array:
     """[B, T] {0,1} -> [B, T] int32 positions counting only real tokens (pads get the position of their neighbour)."""

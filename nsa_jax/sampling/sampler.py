@@ -9,7 +9,9 @@ samples per prompt the prompt's keys and values are stored once per group (`mode
 own slots beside them; every step reads a prompt's KV once for its n rows instead of n copies (once rows are
 dropped, the kept ones take copies of their prompts'). Between segments the host reads which rows have stopped;
 when the live rows fit in half the batch, the finished rows are written to the output and dropped, so the long
-tail of a few long responses decodes as a small batch. Inside a segment the number of steps actually run (up to its end, or fewer when every row has stopped) is a traced scalar.
+tail of a few long responses decodes as a small batch; growing and cutting the cache go one array at a time, so the
+old and new cache are never in memory together whole. Inside a segment the number of steps actually run (up to its
+end, or fewer when every row has stopped) is a traced scalar.
 With the batch split over the devices of a mesh with Auto axes, each device runs that loop on its own rows and
 stops when they have (`jax.shard_map`): no step waits for the other devices.
 A run therefore compiles one prefill and one decode program per (prompt bucket, segment, batch size, sampling
@@ -34,7 +36,7 @@ from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from nsa_jax import parallel
-from nsa_jax.models import PrefixKV, Transformer, positions_from_mask
+from nsa_jax.models import KVCache, PrefixKV, Transformer, positions_from_mask
 from nsa_jax.models.layers import explicit_spec
 from nsa_jax.parallel import BATCH_AXES
 from nsa_jax.parallel.mesh import axes_of
@@ -215,18 +217,39 @@ def _decode_loop(program: _Program, state: nnx.State, carry: dict, stop_ids, pad
     return jax.lax.while_loop(keep_going, decode_step, carry)
 
 
-@functools.partial(jax.jit, static_argnames="span")
+def _one_at_a_time(fn, items: Sequence) -> tuple[jax.Array, ...]:
+    """fn(item) (a compiled program) for each item (an array or a tuple of them) in turn, deleting the item's arrays
+    once its result is ready.
+
+    A cache's old and new versions then share memory one array at a time: growing or cutting the whole cache in one
+    program held both whole, up to twice the cache at the last segment's growth (`benchmarks/sampler_memory.py`).
+    Waiting for each result costs a host round trip per array, a few per layer and segment boundary."""
+    out = []
+    for item in items:
+        y = fn(item)
+        jax.block_until_ready(y)
+        for x in jax.tree.leaves(item):
+            x.delete()
+        out.append(y)
+    return tuple(out)
+
+
+@functools.partial(jax.jit, static_argnames=("extra", "axis"))
+def _pad_slots(x: jax.Array, extra: int, axis: int) -> jax.Array:
+    """x with `extra` empty (zero) slots appended along its slot axis `axis`."""
+    return jnp.pad(x, [(0, extra if i == axis else 0) for i in range(x.ndim)])
+
+
 def _grow(carry: dict, span: int) -> dict:
     """The carry with its KV cache extended to `span` slots in all (the rows' own new slots empty and not valid;
-    a shared prefix stays as it is)."""
+    a shared prefix stays as it is), one array at a time: the old cache's arrays are deleted."""
     cache = carry["cache"]
-    extra = span - cache.span
-    keys, values = ((0, 0), (0, 0), (0, 0), (0, extra)), ((0, 0), (0, 0), (0, extra), (0, 0))  # slot axis 3, 2
+
+    def pad(axis: int):
+        return functools.partial(_pad_slots, extra=span - cache.span, axis=axis)
+
     grown = dataclasses.replace(
-        cache,
-        k=tuple(jnp.pad(x, keys) for x in cache.k),
-        v=tuple(jnp.pad(x, values) for x in cache.v),
-        valid=jnp.pad(cache.valid, ((0, 0), (0, extra))),
+        cache, k=_one_at_a_time(pad(3), cache.k), v=_one_at_a_time(pad(2), cache.v), valid=pad(1)(cache.valid)
     )
     return {**carry, "cache": grown}
 
@@ -237,19 +260,44 @@ def _write_rows(out: dict, carry: dict) -> dict:
     return {name: out[name].at[carry["row"]].set(carry[name], mode="drop") for name in _OUTPUT}
 
 
-@functools.partial(jax.jit, static_argnames="program")
 def _keep_rows(program: _Program, carry: dict, keep: jax.Array) -> dict:
-    """The carry cut to rows `keep` [R'] (-1: a padding row, stopped and never written). A shared prompt prefix is
-    copied into the kept rows, which no longer come in whole groups. Only a carry never cut has one, and there
-    carry row i continues prompt i // n."""
+    """The carry cut to rows `keep` [R'] (-1: a padding row, stopped and never written), the cache one array at a
+    time: the old carry's cache arrays are deleted. A shared prompt prefix is copied into the kept rows, which no
+    longer come in whole groups (the cut cache has none). Only a carry never cut has one, and there carry row i
+    continues prompt i // n."""
+    cache, prefix = carry["cache"], carry["cache"].prefix
+
+    def parts(own, shared):  # each array's parts: (the rows' own,), or (its prompts' shared prefix, the rows' own)
+        return [(x,) for x in own] if prefix is None else list(zip(shared, own, strict=True))
+
+    def cut(axis: int):
+        return functools.partial(_cut_cache, program, keep, axis=axis)
+
+    kept = KVCache(
+        k=_one_at_a_time(cut(3), parts(cache.k, prefix and prefix.k)),
+        v=_one_at_a_time(cut(2), parts(cache.v, prefix and prefix.v)),
+        valid=cut(1)(parts([cache.valid], prefix and [prefix.valid])[0]),
+        index=cache.index + (0 if prefix is None else prefix.length),
+    )
+    return {**_cut_rows(program, {name: carry[name] for name in _PER_ROW}, keep), "cache": kept, "step": carry["step"]}
+
+
+@functools.partial(jax.jit, static_argnames="program")
+def _cut_rows(program: _Program, per_row: dict, keep: jax.Array) -> dict:
+    """The per-row arrays (`_PER_ROW`) at rows `keep`; a padding row (-1) is stopped and has no output row."""
     pad = keep < 0
+    cut = {name: _split_rows(x[jnp.maximum(keep, 0)], program) for name, x in per_row.items()}
+    return {**cut, "done": cut["done"] | pad, "row": jnp.where(pad, _NO_ROW, cut["row"])}
+
+
+@functools.partial(jax.jit, static_argnames=("program", "axis"))
+def _cut_cache(program: _Program, keep: jax.Array, parts: tuple[jax.Array, ...], axis: int) -> jax.Array:
+    """One cache array at rows `keep`. parts: (the rows' own [R, ...],), or (a shared prefix's array [B, ...], one
+    row per prompt, the rows' own), joined along the slot axis `axis` so each kept row holds a copy of its prompt's
+    slots before its own."""
     index = jnp.maximum(keep, 0)
-    cut = {name: _split_rows(carry[name][index], program) for name in _PER_ROW}
-    cut["done"] = cut["done"] | pad
-    cut["row"] = jnp.where(pad, _NO_ROW, cut["row"])
-    cache = carry["cache"].map_rows(lambda x: x[index]).without_prefix(index // program.n)
-    cut["cache"] = cache.map_rows(lambda x: _split_rows(x, program))
-    return {**cut, "step": carry["step"]}
+    *shared, own = parts
+    return _split_rows(jnp.concatenate([p[index // program.n] for p in shared] + [own[index]], axis=axis), program)
 
 
 @functools.partial(jax.jit, static_argnames=("rows", "length"))
