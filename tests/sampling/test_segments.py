@@ -90,39 +90,50 @@ def test_segmented_calls_compile_one_program_per_segment_and_batch_size(tiny_pai
 def test_the_cache_grows_and_loses_rows_one_array_at_a_time(tiny_pair, monkeypatch):
     """Growing the cache between segments and cutting it to the live rows delete each old array once its copy exists:
     when each array's program starts, the arrays copied before it are gone, so the old and the new cache are never
-    in memory together whole (`benchmarks/sampler_memory.py`). With n > 1 the first cut also frees the shared
-    prompt prefix, layer by layer, as it copies each layer's prefix into the kept rows."""
+    in memory together whole (`benchmarks/sampler_memory.py`). A growth keeps the shared prompt prefix (n > 1) as
+    it is; the first cut frees it layer by layer, as it copies each layer's prefix into the kept rows."""
     _, model = tiny_pair("llama")
-    ops = []  # per grow or cut: (the old cache's arrays, how many were alive as each array's program started)
+    ops = []  # per grow or cut: (kind, the arrays it replaces, the prefix's arrays, alive as each program started)
 
-    def track(carry: dict) -> None:
+    def track(kind: str, carry: dict) -> None:
         cache = carry["cache"]
-        shared = () if cache.prefix is None else (*cache.prefix.k, *cache.prefix.v)
-        ops.append(([*cache.k, *cache.v, *shared], []))
+        shared = [] if cache.prefix is None else [*cache.prefix.k, *cache.prefix.v]
+        ops.append((kind, [*cache.k, *cache.v] + (shared if kind == "cut" else []), shared, []))
 
     def count_alive(fn):
         def counted(*args, **kwargs):
-            old, alive = ops[-1]
+            _, old, _, alive = ops[-1]
             alive.append(sum(not x.is_deleted() for x in old))
             return fn(*args, **kwargs)
 
         return counted
 
     grow, keep_rows = sampler._grow, sampler._keep_rows
-    monkeypatch.setattr(sampler, "_grow", lambda carry, span: track(carry) or grow(carry, span))
+    prefix_kept = []  # per growth beside a shared prefix: its arrays all alive afterwards (the decode reads them)
+
+    def tracked_grow(carry: dict, span: int) -> dict:
+        track("grow", carry)
+        out = grow(carry, span)
+        if ops[-1][2]:
+            prefix_kept.append(not any(x.is_deleted() for x in ops[-1][2]))
+        return out
+
+    monkeypatch.setattr(sampler, "_grow", tracked_grow)
     monkeypatch.setattr(
-        sampler, "_keep_rows", lambda program, carry, keep: track(carry) or keep_rows(program, carry, keep)
+        sampler, "_keep_rows", lambda program, carry, keep: track("cut", carry) or keep_rows(program, carry, keep)
     )
     monkeypatch.setattr(sampler, "_pad_slots", count_alive(sampler._pad_slots))
     monkeypatch.setattr(sampler, "_cut_cache", count_alive(sampler._cut_cache))
-    kw = {"n": 4, "max_new_tokens": 22, "key": jax.random.key(2), "top_p": 0.95, "stop_ids": tuple(range(5))}
-    sampling.generate(model, PROMPTS, buckets=SEGMENTS_OF_4, **kw)
+    kw = {"n": 4, "max_new_tokens": 22, "key": jax.random.key(2), "top_p": 0.95, "buckets": SEGMENTS_OF_4}
+    sampling.generate(model, PROMPTS, stop_ids=tuple(range(5)), **kw)  # most rows stop early: cut, then grows
+    sampling.generate(model, PROMPTS, **kw)  # only EOS ends a row: grows beside the shared prefix
 
     layers = model.config.num_hidden_layers
-    with_prefix = [op for op in ops if len(op[0]) == 4 * layers]
-    assert len(with_prefix) == 1 and len(ops) >= 4  # the first cut; grows and cuts without a prefix besides
-    for old, alive in ops:
+    kinds = [(kind, bool(shared)) for kind, _, shared, _ in ops]
+    assert ("cut", True) in kinds and ("grow", True) in kinds and ("grow", False) in kinds
+    for _, old, _, alive in ops:
         step = len(old) // (2 * layers)  # arrays freed per program: the layer's own, and its prefix on the first cut
         # each of the 2 * layers key and value programs, then the valid mask's with every old array gone
         assert alive == [len(old) - step * j for j in range(2 * layers)] + [0]
         assert all(x.is_deleted() for x in old)
+    assert prefix_kept and all(prefix_kept)
