@@ -276,7 +276,7 @@ def _keep_rows(program: _Program, carry: dict, keep: jax.Array) -> dict:
     kept = KVCache(
         k=_one_at_a_time(cut(3), parts(cache.k, prefix and prefix.k)),
         v=_one_at_a_time(cut(2), parts(cache.v, prefix and prefix.v)),
-        valid=cut(1)(parts([cache.valid], prefix and [prefix.valid])[0]),
+        valid=cut(1)((cache.valid,) if prefix is None else (prefix.valid, cache.valid)),
         index=cache.index + (0 if prefix is None else prefix.length),
     )
     return {**_cut_rows(program, {name: carry[name] for name in _PER_ROW}, keep), "cache": kept, "step": carry["step"]}
