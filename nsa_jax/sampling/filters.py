@@ -13,6 +13,7 @@ and whether any truncation runs at all (it costs a sort of the vocabulary per st
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -84,13 +85,54 @@ def sample_tokens(
         behaviour = jnp.zeros(token.shape, jnp.float32)
     else:
         filtered = jax.nn.log_softmax(filter_logits(logits, params, truncate=truncate), axis=-1)
-        # The Gumbel-max draw of jax.random.categorical (the same noise, so the same tokens), with its argmax taken
-        # as a max and then the first index holding it: XLA CPU fused categorical's noise into a (value, index)
-        # reduction that ran 1.9x slower than the two parts apart ([256, 512]: 1.88 vs 0.97 ms, 2-core Xeon).
-        gumbel = jax.vmap(lambda key: jax.random.gumbel(key, filtered.shape[1:]))(keys)
-        token = first_argmax(filtered + gumbel)
+        uniform = jax.vmap(lambda key: jax.random.uniform(key, (2,)))(keys)  # two draws a row, not one a token
+        token = inverse_cdf(uniform, filtered)
         behaviour = jnp.take_along_axis(filtered, token[:, None], axis=-1)[:, 0]
     return token, behaviour, jnp.take_along_axis(policy, token[:, None], axis=-1)[:, 0]
+
+
+def inverse_cdf(uniform: jax.Array, logprobs: jax.Array) -> jax.Array:
+    """A token drawn from softmax(logprobs) by inverting its cumulative distribution: uniform [B, 2] in [0, 1),
+    logprobs [B, V] (-inf for excluded tokens) -> token [B] int32.
+
+    The vocabulary is taken in blocks of about sqrt(V) tokens (a power of two); uniform[:, 0] picks a block from the
+    blocks' masses (the first whose running mass exceeds it times the total), uniform[:, 1] a token of that block
+    from its tokens' masses, in vocabulary order. That is exactly a draw from the distribution (a block with its
+    probability, then a token with its probability given the block), with one search of O(V) work and no sort.
+
+    It takes two random numbers a row where a Gumbel-max draw (`jax.random.categorical`) takes one a token: that
+    [B, V] noise (Threefry bits and two logarithms an entry) was most of the sampling's cost on CPU (sample_tokens
+    at [128, 512]: `python benchmarks/sampling_draw.py`), and at a 152k vocabulary it is B x 152k draws a step.
+    Two stages, not one uniform over the whole vocabulary: a float32 uniform has 2^23 values, and one search over
+    152k tokens would round every token's probability to multiples of 2^-23 (1.2e-7) of the row, where the tail's
+    tokens sit; this way a block's probability is resolved to 2^-23 of the row and a token's to 2^-23 of its
+    block's mass (as coarse as before only for the tokens that share a block with a likely one), and no running sum
+    adds a tail token's mass to a total near 1. A token of probability 0 is never
+    drawn (should rounding put the target past a running total, the last token of positive probability is taken);
+    a NaN row gets token 0, a valid id.
+    """
+    rows, vocab = logprobs.shape
+    block = 1 << max(0, math.ceil(math.log2(math.sqrt(vocab))))
+    probs = jnp.exp(logprobs)
+    if vocab % block:
+        probs = jnp.pad(probs, ((0, 0), (0, block - vocab % block)))
+    blocks = probs.reshape(rows, -1, block)  # [B, nb, block]
+    chosen = _search(uniform[:, 0].astype(jnp.float32), jnp.sum(blocks, axis=-1))
+    inside = jnp.take_along_axis(blocks, chosen[:, None, None], axis=1)[:, 0]  # [B, block]
+    offset = _search(uniform[:, 1].astype(jnp.float32), inside)
+    return jnp.clip(chosen * block + offset, 0, vocab - 1).astype(jnp.int32)
+
+
+def _search(uniform: jax.Array, mass: jax.Array) -> jax.Array:
+    """uniform [B], mass [B, n] >= 0 -> [B] int32: the first index whose running mass exceeds uniform x the row's
+    total, among those of positive mass (the last of positive mass where rounding leaves none; 0 for a row of NaN)."""
+    upto = jnp.cumsum(mass, axis=-1)
+    index = jnp.arange(mass.shape[-1])
+    positive = mass > 0
+    past = (upto > (uniform * upto[:, -1])[:, None]) & positive
+    first = jnp.min(jnp.where(past, index, mass.shape[-1]), axis=-1)
+    last_positive = jnp.max(jnp.where(positive, index, 0), axis=-1)
+    return jnp.minimum(first, last_positive).astype(jnp.int32)
 
 
 def first_argmax(x: jax.Array) -> jax.Array:

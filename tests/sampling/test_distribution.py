@@ -106,9 +106,43 @@ def test_filter_logits_keeps_the_top_token_and_ties():
     assert kept() == [True] * 4
 
 
-def test_sampled_tokens_are_jax_categoricals_draw():
-    """For fixed keys the sampler's Gumbel-max draw picks the token jax.random.categorical picks from the same
-    filtered log-probs (the implementation before issue 17's split of its argmax), row by row."""
+def np_two_stage_draw(uniform: np.ndarray, logprobs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The draw `sample_tokens` documents, in float64: the vocabulary in blocks of 2^ceil(log2(sqrt(V))) tokens,
+    uniform[:, 0] picks the first block whose running mass exceeds it times the total, uniform[:, 1] the first token
+    of that block whose running mass exceeds it times the block's. Returns (tokens, near): near where a target lies
+    within 1e-6 (relative) of a running total, so float32 sums may pick the neighbour."""
+    vocab = logprobs.shape[-1]
+    block = 2 ** int(np.ceil(np.log2(np.sqrt(vocab))))
+    probs = np.exp(logprobs.astype(np.float64))
+    probs = np.pad(probs, ((0, 0), (0, -vocab % block))).reshape(len(probs), -1, block)
+    tokens, near = [], []
+    for u, blocks in zip(uniform.astype(np.float64), probs, strict=True):
+        upto = np.cumsum(blocks.sum(-1))
+        chosen = np.searchsorted(upto, u[0] * upto[-1], side="right")
+        within = np.cumsum(blocks[chosen])
+        offset = np.searchsorted(within, u[1] * within[-1], side="right")
+        tokens.append(chosen * block + offset)
+        near.append(np.abs(upto / upto[-1] - u[0]).min() < 1e-6 or np.abs(within / within[-1] - u[1]).min() < 1e-6)
+    return np.array(tokens), np.array(near)
+
+
+def assert_same_draws(got: np.ndarray, uniform: np.ndarray, logprobs: np.ndarray) -> None:
+    """got equals the float64 reference's tokens, or where a target is that close to a boundary, a token of positive
+    probability next to it."""
+    expected, near = np_two_stage_draw(uniform, logprobs)
+    np.testing.assert_array_equal(got[~near], expected[~near])
+    assert (np.abs(got[near] - expected[near]) <= 1).all()
+    assert np.isfinite(logprobs[np.arange(len(got)), got]).all(), "a token of probability 0"
+
+
+def row_uniforms(keys: jax.Array) -> np.ndarray:
+    """The two uniforms `sample_tokens` draws from each row's key."""
+    return np.asarray(jax.vmap(lambda key: jax.random.uniform(key, (2,)))(keys))
+
+
+def test_sampled_tokens_are_the_two_stage_inverse_cdf_of_their_uniforms():
+    """For fixed keys the sampler picks, row by row, the token a float64 numpy inverse CDF picks for the row key's
+    uniforms, over the filtered distribution (a vocabulary that is not a multiple of the search's block)."""
     rng = np.random.default_rng(3)
     logits = rng.normal(size=(64, 300)).astype(np.float32) * 3
     keys = jax.random.split(jax.random.key(11), 64)
@@ -116,11 +150,85 @@ def test_sampled_tokens_are_jax_categoricals_draw():
     token, behaviour, _ = jax.jit(sampling.sample_tokens, static_argnames=("greedy", "truncate"))(
         keys, logits, params, greedy=False, truncate=True
     )
-    filtered = jax.nn.log_softmax(sampling.filter_logits(logits, params), axis=-1)
-    expected = jax.vmap(jax.random.categorical)(keys, filtered)
-    np.testing.assert_array_equal(np.asarray(token), np.asarray(expected))
     ref = np_filtered_logprobs(logits, temperature=0.8, top_k=50)
-    np.testing.assert_allclose(behaviour, ref[np.arange(64), np.asarray(expected)], rtol=1e-5, atol=1e-5)
+    token = np.asarray(token)
+    assert_same_draws(token, row_uniforms(keys), ref)
+    assert len(set(token.tolist())) > 20  # the rows' draws differ
+    np.testing.assert_allclose(behaviour, ref[np.arange(64), token], rtol=1e-5, atol=1e-5)
+
+
+def test_inverse_cdf_at_the_edges():
+    """Uniforms 0 and just below 1 in either stage, excluded tokens at the start, the end and the 512-token blocks'
+    boundaries, a 152k vocabulary and a NaN row: the float64 reference's token, never one of probability 0, always
+    a valid id."""
+    vocab = 151936
+    logp = np.full((6, vocab), -np.inf, np.float32)
+    logp[0, [0, 1]] = np.log(0.5)  # the first two tokens
+    logp[1, [vocab - 1]] = 0.0  # all the mass on the last token
+    logp[2, [511, 512, 1023, 1024]] = np.log(0.25)  # either side of two block boundaries
+    logp[3] = np.log(1.0 / vocab)  # uniform over the whole vocabulary
+    logp[4, 7] = 0.0
+    logp[5] = np.nan
+    search = jax.jit(sampling.filters.inverse_cdf)
+    below_one = np.nextafter(np.float32(1), np.float32(0))
+    for pair in [(0.0, 0.0), (0.3, 0.9), (0.5, 0.5), (0.7500001, 0.25), (below_one, below_one), (0.0, below_one)]:
+        u = np.tile(np.array(pair, np.float32), (6, 1))
+        got = np.asarray(search(u, logp))
+        assert ((got >= 0) & (got < vocab)).all(), pair
+        assert_same_draws(got[:5], u[:5], logp[:5])
+        assert got[1] == vocab - 1 and got[4] == 7
+
+
+def test_tail_tokens_far_below_a_float32_uniforms_step_are_drawn_in_their_intervals():
+    """One token holds 1 - 1e-3 of a 152k vocabulary and each other token 6.6e-9, 0.06 of a float32 uniform's 2^-23
+    step: a single uniform over the whole vocabulary could reach only about 6% of them. With the two stages, the
+    uniforms at the middle of a tail token's block interval and of its interval within the block draw that token,
+    for every token tried outside the likely token's block (the midpoints computed in float64, rounded to float32)."""
+    vocab = 151936
+    probs = np.full(vocab, 1e-3 / (vocab - 1))
+    probs[70000] = 1 - 1e-3
+    logp = np.log(probs).astype(np.float32)
+    block = 512
+    blocks = np.pad(np.exp(logp.astype(np.float64)), (0, -vocab % block)).reshape(-1, block)
+    upto = np.cumsum(blocks.sum(-1))
+    # Not in the likely token's block, where a token's step is 2^-23 of that block's mass, about the row's.
+    others = np.setdiff1d(np.arange(vocab), np.arange(70000 // block * block, (70000 // block + 1) * block))
+    tried = np.random.default_rng(0).choice(others, 64, replace=False)
+    uniform = []
+    for token in tried:
+        b, i = divmod(token, block)
+        within = np.cumsum(blocks[b])
+        start_b = upto[b - 1] if b else 0.0
+        start_i = within[i - 1] if i else 0.0
+        uniform.append([(start_b + upto[b]) / 2 / upto[-1], (start_i + within[i]) / 2 / within[-1]])
+    got = np.asarray(jax.jit(sampling.filters.inverse_cdf)(np.array(uniform, np.float32), np.tile(logp, (64, 1))))
+    np.testing.assert_array_equal(got, tried)
+
+
+def test_draws_of_a_long_tailed_distribution_have_its_frequencies():
+    """200k draws from a Zipf-like distribution over 1000 tokens, 40 of them excluded: a chi-square test against
+    the probabilities (pooling the cells expected under 5 draws), and no excluded token ever drawn."""
+    vocab, draws = 1000, 25_000
+    logits = -1.2 * np.log(np.arange(1, vocab + 1, dtype=np.float32))
+    logits[np.random.default_rng(0).choice(vocab, 40, replace=False)] = -np.inf
+    probs = np.exp(np_filtered_logprobs(logits[None])[0])
+    params = sampling.SamplingParams.create()
+    draw = jax.jit(
+        lambda key: sampling.sample_tokens(
+            jax.random.split(key, draws), np.broadcast_to(logits, (draws, vocab)), params, greedy=False, truncate=False
+        )[0]
+    )
+    tokens = np.concatenate([np.asarray(draw(jax.random.key(i))) for i in range(8)])
+    assert np.isfinite(logits[tokens]).all()
+    observed = np.bincount(tokens, minlength=vocab)
+    expected = probs * tokens.size
+    rare = expected < 5  # pooled (none at these counts, but the cells stay valid for any change of them)
+    cells = probs > 0
+    f_obs = np.append(observed[cells & ~rare], observed[cells & rare].sum())
+    f_exp = np.append(expected[cells & ~rare], expected[cells & rare].sum())
+    if not rare[cells].any():
+        f_obs, f_exp = f_obs[:-1], f_exp[:-1]
+    assert stats.chisquare(f_obs, f_exp).pvalue > 1e-3
 
 
 def test_first_argmax_is_numpys_argmax():
