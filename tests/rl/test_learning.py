@@ -19,7 +19,10 @@ machines (each its own SFT start; their figures in README.md):
   `logp_old` from the step: the same GRPO, LENS and RFT, NSR +0.068 [+0.055, +0.080], NGRPO +0.100 [+0.085, +0.116].
 - another AMD EPYC on 2026-12-04, with issue 17's RoPE, SwiGLU and packed responses (start 0.237, the same figures
   under --xla_cpu_max_isa=AVX2): GRPO +0.178 [+0.160, +0.197], LENS +0.182 [+0.164, +0.200], NSR +0.144
-  [+0.127, +0.161], NGRPO +0.178 [+0.158, +0.197], RFT +0.174 [+0.156, +0.193].
+  [+0.127, +0.161], NGRPO +0.178 [+0.158, +0.197], RFT +0.174 [+0.156, +0.193]; on 2026-12-06, with the sampler's
+  two-stage inverse-CDF draw (new samples for the same keys; start 0.234, the same under AVX2): GRPO +0.172
+  [+0.155, +0.189], LENS +0.172 [+0.155, +0.190], NSR +0.129 [+0.113, +0.145], NGRPO +0.169 [+0.152, +0.186], RFT
+  +0.168 [+0.150, +0.186].
 The bound stays at 0 rather than rising with the gains: NSR's gain moves with the seed (+0.029 with training seed 1
 on the AMD EPYC, lower bound about +0.017), and another machine's start is another draw. On the earlier start
 (canonical demonstrations, lr 3e-5) the gains were one to three standard errors (NSR +0.012 [+0.004, +0.021]).
