@@ -9,6 +9,11 @@ of one device (the same total work) and a program that gathers activations onto 
 it. Run on an idle machine (`uptime`).
 
     python benchmarks/train_step_data_parallel.py [--variant tiny-wide --vocab 8192 --prompts 32 --group 8]
+        [--share-prompt]
+
+`--share-prompt` runs the update as the RL presets do (`rl.share_prompt`: each group's prompt computed once, the
+responses packed), the scoring pass too; with fewer prompts than devices (`--prompts 4 --group 16`) the prompts'
+part of the forward cannot split over the prompts.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from nsa_jax.train.rl import RLUpdate, make_engine
 
 COLLECTIVES = ("all-gather", "all-reduce", "reduce-scatter", "all-to-all")
 SCORED = ("input_ids", "attention_mask", "loss_mask")
+SHARED = ("prompt_ids", "prompt_mask", "packed_width")  # a batch with its prompts set apart
 
 
 def collectives(text: str) -> str:
@@ -73,7 +79,7 @@ def measure(args: argparse.Namespace, mesh) -> tuple[float, float, str, str]:
     """(train step s, scoring s, train step collectives, scoring collectives) on `mesh`."""
     cfg = VARIANTS[args.variant].replace(vocab_size=args.vocab)
     model = models.init_model(cfg, seed=0)
-    config = rl_update.config(args)
+    config = rl_update.config(args, share_prompt=args.share_prompt)
     engine = make_engine(config, model, mesh, total_steps=args.repeats + 2)
     update = RLUpdate(config, engine)
     host = update.round(rl_update.make_rollout(args, args.vocab).batch(), engine, seed=0).batches[0]
@@ -85,8 +91,9 @@ def measure(args: argparse.Namespace, mesh) -> tuple[float, float, str, str]:
         return metrics
 
     # Uncached (make_scorer shares one jit per model graph), so each mesh and layer variant traces its own.
-    scorer = make_scorer.__wrapped__(engine.graphdef, chunk_size=config.logprob_chunk_size)
-    scored = {k: batch[k] for k in SCORED}
+    group = args.group if args.share_prompt else 1
+    scorer = make_scorer.__wrapped__(engine.graphdef, chunk_size=config.logprob_chunk_size, group_size=group)
+    scored = {k: batch[k] for k in SCORED + SHARED if k in batch}
     score_text = scorer.lower(engine.state.params, scored).compile().as_text()
     return (
         seconds(train, args.repeats),
@@ -100,12 +107,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", default="tiny-wide", choices=sorted(VARIANTS))
     parser.add_argument("--vocab", type=int, default=8192)
+    parser.add_argument("--share-prompt", action="store_true", help="each group's prompt computed once")
     rl_update.add_rollout_args(parser, repeats=3)
     args = parser.parse_args()
     mesh = parallel.make_mesh()
     print(
         f"backend {jax.default_backend()}, {len(jax.devices())} devices, mesh {dict(mesh.shape)}; {args.variant} "
         f"with vocab {args.vocab}, {args.method} update of {args.prompts} x {args.group} rows"
+        + (", prompts shared" if args.share_prompt else "")
     )
     one = measure(args, parallel.make_mesh(devices=jax.devices()[:1]))
     split = measure(args, mesh)

@@ -8,9 +8,15 @@ FSDP-sharded embedding dimension) instead of gathering the weight: it then all-g
 and all-reduces the [B*T, mlp] products of every layer (measured on the RL step of a 256-wide model over 8
 devices). So the projections' and the embedding's outputs are pinned to the batch split of the data-parallel axes
 (`batch_split`, the other dimensions left to XLA), which leaves gathering each weight as the cheap way, as FSDP
-does. On a mesh with Explicit axes every array's sharding is part of its type, so the layers say what each op
-produces: a parameter is used `gathered` over the mesh axes that shard the activations' batch, and the embedding
-lookup names its output sharding. Without a mesh all of this is a no-op.
+does. They are pinned as 2-D [B*T, ...] matrices, their rows flattened: where B divides the devices that is B's
+split, and where it does not but B*T does (the RL update's prompts, computed once per group, are fewer than the
+devices when a micro-batch holds few groups) each row's tokens are split instead and the attention gathers the
+keys and values of its row, where XLA had split the prompts' matmuls over their contraction and all-reduced the
+activations of every layer.
+
+On a mesh with Explicit axes every array's sharding is part of its type, so the layers say what each op produces:
+a parameter is used `gathered` over the mesh axes that shard the activations' batch, and the embedding lookup names
+its output sharding. Without a mesh all of this is a no-op.
 """
 
 from __future__ import annotations
@@ -64,7 +70,8 @@ def gathered(w: jax.Array, x: jax.Array) -> jax.Array:
 def batch_split(x: jax.Array) -> jax.Array:
     """x [B, ...] constrained to B split over the data-parallel axes of its mesh when that mesh has Auto axes (the
     other dimensions left to XLA's propagation); x itself without a mesh, on Explicit or Manual axes (the sharding
-    is already in the type there), or when those axes do not divide B."""
+    is already in the type there), or when those axes do not divide B. The layers pass their outputs flattened to
+    [B*T, ...] (module docstring)."""
     mesh = getattr(jax.typeof(x).sharding, "mesh", None)
     if mesh is None or mesh.empty:
         return x
@@ -81,7 +88,7 @@ def embed(table: jax.Array, ids: jax.Array) -> jax.Array:
     """Rows of table [V, d] at ids [B, T] -> [B, T, d], sharded like ids (and d replicated) on an Explicit mesh."""
     spec = explicit_spec(ids)
     if spec is None:
-        return batch_split(table.at[ids].get(mode="fill"))
+        return batch_split(table.at[ids.reshape(-1)].get(mode="fill")).reshape(*ids.shape, table.shape[-1])
     return gathered(table, ids).at[ids].get(mode="fill", out_sharding=PartitionSpec(*spec, None))
 
 
@@ -96,7 +103,7 @@ def dense(x: jax.Array, kernel: jax.Array) -> jax.Array:
     x2, k2 = x.reshape(-1, x.shape[-1]), kernel.reshape(kernel.shape[0], -1)
     spec = explicit_spec(x)
     if spec is None:
-        return batch_split((x2 @ k2).reshape(*lead, *out))
+        return batch_split(x2 @ k2).reshape(*lead, *out)
     # Explicit mesh: rows keep x's sharding and columns the kernel's; a contraction split on both sides (the
     # row-parallel o_proj and down_proj) is summed over its mesh axis.
     y = jnp.matmul(x2, k2, out_sharding=PartitionSpec(explicit_spec(x2)[0], explicit_spec(k2)[1]))
