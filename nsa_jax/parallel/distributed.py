@@ -97,7 +97,10 @@ def map_rows(fn: Any, model: Any, arrays: list[np.ndarray], *, rows: int, mesh: 
             chunk = [np.concatenate([x, np.zeros((short, *x.shape[1:]), x.dtype)]) for x in chunk]
         if mesh is not None:
             chunk = [global_array(x, batch_sharding(mesh, x.ndim)) for x in chunk]
-        out.append(fn(model, *chunk))
+        # One chunk in flight at a time. With every chunk dispatched ahead, the main job's DPO reference scoring on
+        # two XLA CPU devices deadlocked in 3 of the 8 DPO stages started (2026-12-06): one device's run of a chunk
+        # waited in an all-gather while the other's waited for a launch slot (`xla::Semaphore` in Execute).
+        out.append(jax.block_until_ready(fn(model, *chunk)))
     if not out:
         raise ValueError("map_rows needs at least one row")
     return np.concatenate([np.asarray(x) for x in to_host(out)])[:total]
