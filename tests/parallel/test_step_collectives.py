@@ -117,8 +117,8 @@ def _shared_prompt_programs(group: int, prompt_budget: int) -> tuple[str, str, i
 
 # 8 groups of 8: a prompt per device; 4 groups of 16: fewer prompts than devices, so the prompts' part of the
 # forward cannot split over the prompts as the responses' does over the rows: it splits over the prompts' tokens.
-# 4 prompts of 128 tokens make the prompts' MLP activations ([512, 768]) larger than any weight, so that a forward
-# split over its contraction instead (all-reducing them, as XLA chose before) fails the check.
+# 4 prompts of up to 128 tokens make the prompts' MLP activations (up to [512, 768]) larger than any weight, so a
+# forward split over its contraction instead (all-reducing them, as XLA chose before) fails the check.
 @pytest.mark.parametrize(("group", "prompt_budget"), [(8, 32), (16, 128)])
 def test_rl_step_with_shared_prompts_moves_weights_not_activations(group, prompt_budget):
     step_text, score_text, largest = _shared_prompt_programs(group, prompt_budget)
