@@ -1,12 +1,14 @@
 """Mesh construction, the logical-axis -> mesh-axis table, multi-host initialisation and host-side collectives."""
 
 from nsa_jax.parallel.distributed import (
+    MAX_IN_FLIGHT,
     broadcast_from_main,
     global_array,
     initialize,
     is_main_process,
     main_process_first,
     map_rows,
+    pace,
     to_host,
 )
 from nsa_jax.parallel.mesh import (
@@ -28,6 +30,7 @@ from nsa_jax.parallel.mesh import (
 __all__ = [
     "BATCH_AXES",
     "LOGICAL_RULES",
+    "MAX_IN_FLIGHT",
     "MESH_AXES",
     "batch_axes",
     "batch_sharding",
@@ -41,6 +44,7 @@ __all__ = [
     "make_mesh",
     "map_rows",
     "mesh_shape",
+    "pace",
     "param_shardings",
     "replicated_against_rules",
     "shard_model",

@@ -9,7 +9,7 @@ cluster itself; on a single machine it does nothing.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -84,10 +84,28 @@ def global_array(host: np.ndarray, sharding: jax.sharding.Sharding) -> jax.Array
     return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
 
+# Programs a host loop may have dispatched and not yet finished (`pace`). A loop that queued many multi-device
+# programs with collectives deadlocked XLA's CPU client (jaxlib 0.10.2, 2026-12-06): one device's half of a program
+# waited in an all-gather while another device's launch of it waited for an admission slot (`xla::Semaphore` in
+# Execute; the client admits 32 computations a device by default), and XLA aborted the process at the collective
+# timeout. Seen in the main job's DPO reference scoring (45 chunks on 2 devices, 3 of 8 stages); with the tiny
+# model on 8 devices, 100 scoring chunks or 100 train steps dispatched ahead hung in 5 of 5 and 6 of 6 runs, and
+# with at most 8, 16 or 24 unfinished in none of 9 (nor 30 passes of the DPO scoring with up to 28).
+MAX_IN_FLIGHT = 8
+
+
+def pace(outputs: Sequence[Any], limit: int = MAX_IN_FLIGHT) -> None:
+    """Called after each dispatch of a host loop with the outputs so far: waits until `outputs[-limit - 1]` is
+    ready, so that at most `limit` of the loop's programs are unfinished (see MAX_IN_FLIGHT for why)."""
+    if len(outputs) > limit:
+        jax.block_until_ready(outputs[-limit - 1])
+
+
 def map_rows(fn: Any, model: Any, arrays: list[np.ndarray], *, rows: int, mesh: Any = None) -> np.ndarray:
     """`fn(model, *chunk)` (a jitted function of [rows, ...] arrays) over `rows`-row chunks of the host `arrays`,
     concatenated on the host: the last chunk is padded with zero rows so every call has one shape (their results are
     dropped), and with a mesh each chunk is split over its batch axes (and the results gathered from every process).
+    At most `MAX_IN_FLIGHT` chunks are dispatched ahead (`pace`).
     """
     total, out = len(arrays[0]), []
     for start in range(0, total, rows):
@@ -97,10 +115,8 @@ def map_rows(fn: Any, model: Any, arrays: list[np.ndarray], *, rows: int, mesh: 
             chunk = [np.concatenate([x, np.zeros((short, *x.shape[1:]), x.dtype)]) for x in chunk]
         if mesh is not None:
             chunk = [global_array(x, batch_sharding(mesh, x.ndim)) for x in chunk]
-        # One chunk in flight at a time. With every chunk dispatched ahead, the main job's DPO reference scoring on
-        # two XLA CPU devices deadlocked in 3 of the 8 DPO stages started (2026-12-06): one device's run of a chunk
-        # waited in an all-gather while the other's waited for a launch slot (`xla::Semaphore` in Execute).
-        out.append(jax.block_until_ready(fn(model, *chunk)))
+        out.append(fn(model, *chunk))
+        pace(out)
     if not out:
         raise ValueError("map_rows needs at least one row")
     return np.concatenate([np.asarray(x) for x in to_host(out)])[:total]

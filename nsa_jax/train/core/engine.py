@@ -156,9 +156,13 @@ class Engine:
         return metrics
 
     def run_round(self, round_: Round) -> dict[str, float]:
-        """Every batch of the round, one step each; the steps' metrics averaged (`nonfinite_in_a_row` is the last
-        step's), then the round's own metrics."""
-        history = jax.device_get([self.step(host) for host in round_.batches])
+        """Every batch of the round, one step each (at most `parallel.MAX_IN_FLIGHT` of them unfinished at a time);
+        the steps' metrics averaged (`nonfinite_in_a_row` is the last step's), then the round's own metrics."""
+        history = []
+        for host in round_.batches:
+            history.append(self.step(host))
+            parallel.pace(history)
+        history = jax.device_get(history)
         out = {k: float(np.mean([h[k] for h in history])) for k in history[0]} if history else {}
         if history:
             out["nonfinite_in_a_row"] = float(history[-1]["nonfinite_in_a_row"])
