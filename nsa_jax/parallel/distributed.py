@@ -90,7 +90,8 @@ def global_array(host: np.ndarray, sharding: jax.sharding.Sharding) -> jax.Array
 # Execute; the client admits 32 computations a device by default), and XLA aborted the process at the collective
 # timeout. Seen in the main job's DPO reference scoring (45 chunks on 2 devices, 3 of 8 stages); with the tiny
 # model on 8 devices, 100 scoring chunks or 100 train steps dispatched ahead hung in 5 of 5 and 6 of 6 runs, and
-# with at most 8, 16 or 24 unfinished in none of 9 (nor 30 passes of the DPO scoring with up to 28).
+# with at most 8, 16 or 24 of the steps unfinished in none of 9 runs each (nor 30 passes of the DPO scoring with at
+# most 28 chunks unfinished). The child of `tests/parallel/test_in_flight.py` reproduces it without the pacing.
 MAX_IN_FLIGHT = 8
 
 
