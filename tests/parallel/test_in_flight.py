@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 
+from nsa_jax import parallel
+
 _CHILD = """
 import numpy as np, jax, optax
 from flax import nnx
@@ -67,8 +69,6 @@ def test_loops_of_100_collective_programs_finish_with_few_in_flight():
     env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
     done = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
-    from nsa_jax import parallel  # the child's limit; importing it here starts no backend
-
     most = {loop: int(n) for loop, n in (line.split() for line in done.stdout.splitlines())}
     assert set(most) == {"map_rows", "run_round"}, done.stdout
     assert all(0 < n <= parallel.MAX_IN_FLIGHT for n in most.values()), most
