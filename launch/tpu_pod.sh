@@ -10,7 +10,9 @@
 # writes metrics and the exported policy, orbax writes checkpoints from all hosts.
 #
 # Environment: TPU (slice name), ZONE, PROJECT (optional), REPO (checkout on the hosts, default ~/nsa_jax),
-# PYTHON (default python3 of the host venv).
+# PYTHON (default python3 of the host venv), NSA_JAX_COMPILE_CACHE (optional: a folder every host sees, such as
+# /mnt/ckpt/xla, for the compiled programs; only process 0 writes them, so each host's own default ~/.cache folder
+# would serve host 0 alone; see nsa_jax/compile_cache.py).
 #
 # ---------------------------------------------------------------------------------------------------------------
 # Worked example: 7B policy (Qwen2.5-7B, 7.6e9 parameters, 28 layers, d=3584, 28 heads, vocab 152k) on a v5p-32
@@ -36,5 +38,7 @@ python=${PYTHON:-python3}
 args=$(printf ' %q' "$@")
 project=()
 [[ -n "${PROJECT:-}" ]] && project=(--project "$PROJECT")
+cache=""
+[[ -n "${NSA_JAX_COMPILE_CACHE:-}" ]] && cache="NSA_JAX_COMPILE_CACHE=$(printf '%q' "$NSA_JAX_COMPILE_CACHE") "
 gcloud compute tpus tpu-vm ssh "$TPU" --zone "$ZONE" "${project[@]}" --worker=all \
-  --command "cd $repo && $python -m nsa_jax.main$args"
+  --command "cd $repo && $cache$python -m nsa_jax.main$args"

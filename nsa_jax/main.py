@@ -12,7 +12,7 @@ import sys
 from absl import app, logging
 from ml_collections import config_flags
 
-from nsa_jax import cpu_devices, hugepages
+from nsa_jax import compile_cache, cpu_devices, hugepages
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "experiment config file (configs/*.py[:arg])", lock_config=True
@@ -42,6 +42,7 @@ def main(argv: list[str]) -> None:
         num_processes=d.num_processes or None,
         process_id=d.process_id if d.process_id >= 0 else None,
     )
+    compile_cache.configure()
     try:
         train.get_trainer(config.trainer)(config)
     except (FileNotFoundError, train.DataError, train.NonFiniteError, models.CheckpointError) as e:
@@ -50,7 +51,8 @@ def main(argv: list[str]) -> None:
 
 def run() -> None:
     """Console script `nsa-jax`. Starts again once with large host buffers on huge pages (`nsa_jax.hugepages`), and
-    splits XLA's CPU platform into one device per core (`nsa_jax.cpu_devices`)."""
+    splits XLA's CPU platform into one device per core (`nsa_jax.cpu_devices`); `main` keeps compiled programs on
+    disk between runs (`nsa_jax.compile_cache`)."""
     hugepages.reexec()
     cpu_devices.configure()
     _config_root_on_path(sys.argv)

@@ -14,6 +14,8 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The command line keeps compiled programs in the user's home (nsa_jax/compile_cache.py); its runs in the tests do not.
+os.environ.setdefault("NSA_JAX_COMPILE_CACHE", "0")
 
 import pytest  # noqa: E402
 

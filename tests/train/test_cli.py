@@ -1,5 +1,6 @@
-"""The command line end to end, in subprocesses: bad input fails cleanly before writing; a run killed with SIGKILL
-(and a save cut short) resumes to bitwise the same parameters; two jax.distributed processes match one."""
+"""The command line end to end, in subprocesses: bad input fails cleanly before writing; a second run loads every
+program from the compilation cache and trains to the same parameters; a run killed with SIGKILL (and a save cut
+short) resumes to bitwise the same parameters; two jax.distributed processes match one."""
 
 import json
 import os
@@ -9,12 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 import safetensors.numpy
 from helpers import SMALL_SHAPE, xla_flags
 
-from nsa_jax import models
+from nsa_jax import compile_cache, models
 from nsa_jax.models.tiny import TINY_DIR
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,6 +83,35 @@ def test_bad_input_fails_clearly_and_writes_nothing(small_model, tmp_path, overr
     assert result.returncode != 0
     assert message in result.stderr, result.stderr[-2000:]
     assert not workdir.exists()
+
+
+def test_second_run_loads_every_program_from_the_compile_cache(small_model, tmp_path):
+    # As a user's shell has it: no JAX cache settings of its own (the suite's conftest sets some), the cache chosen
+    # by NSA_JAX_COMPILE_CACHE.
+    plain = {k: v for k, v in env().items() if not k.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT_CACHE"))}
+    cache_env = {**plain, compile_cache.CHOICE: str(tmp_path / "cache")}
+    device = jax.devices()[0]
+    folder = tmp_path / "cache" / compile_cache.machine_tag(device.platform, device.device_kind)
+    extra = ("--config.max_steps=2",)
+    assert run(command(small_model, tmp_path / "first", *extra), env=cache_env).returncode == 0
+    entries = sorted(p.name for p in folder.glob("*-cache"))
+    assert len(entries) >= 3  # at least the state's set-up, the train step and a cast, whatever else is added
+
+    # JAX logs each program it loads from the cache, and each it looked for in vain.
+    logged = {**cache_env, "JAX_LOG_COMPILES": "1", "JAX_EXPLAIN_CACHE_MISSES": "1"}
+    second = run(command(small_model, tmp_path / "second", *extra), env=logged)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert sorted(p.name for p in folder.glob("*-cache")) == entries  # nothing compiled that was not there
+    assert second.stderr.count("Persistent compilation cache hit") == len(entries)
+    assert "PERSISTENT COMPILATION CACHE MISS" not in second.stderr
+    ours, theirs = exported(tmp_path / "second"), exported(tmp_path / "first")
+    for name in ours:
+        np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
+
+    off_env = {**plain, compile_cache.CHOICE: "0", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    assert run(command(small_model, tmp_path / "off", *extra), env=off_env).returncode == 0
+    assert not (tmp_path / "xdg" / "nsa_jax").exists()  # the default folder is not made either
+    assert sorted(p.name for p in folder.glob("*-cache")) == entries
 
 
 def _complete_steps(checkpoints: Path) -> list[int]:
