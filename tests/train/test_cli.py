@@ -121,12 +121,14 @@ def _complete_steps(checkpoints: Path) -> list[int]:
 @pytest.mark.slow
 def test_sigkill_then_rerun_resumes_to_bitwise_identical_params(small_model, tmp_path):
     extra = ("--config.max_steps=30", "--config.checkpoint.every=3", "--config.checkpoint.keep=3")
+    # The runs share a compilation cache, as a user's runs do: the resumed run loads the programs the others wrote.
+    cached = {**env(), compile_cache.CHOICE: str(tmp_path / "xla")}
     reference = tmp_path / "uninterrupted"
-    assert run(command(small_model, reference, *extra)).returncode == 0
+    assert run(command(small_model, reference, *extra), env=cached).returncode == 0
 
     workdir = tmp_path / "killed"
     cmd = command(small_model, workdir, *extra)
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=cached, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while not _complete_steps(workdir / "checkpoint") and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
@@ -139,7 +141,7 @@ def test_sigkill_then_rerun_resumes_to_bitwise_identical_params(small_model, tmp
     (partial / "state").mkdir(parents=True, exist_ok=True)
     (partial / "state" / "garbage").write_bytes(b"\0" * 100)
 
-    result = run(cmd)
+    result = run(cmd, env=cached)
     assert result.returncode == 0, result.stderr[-3000:]
     ours, theirs = exported(workdir), exported(reference)
     assert ours.keys() == theirs.keys()
