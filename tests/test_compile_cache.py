@@ -3,6 +3,9 @@ instruction sets get different folders (the second run of the command line loadi
 
 from pathlib import Path
 
+import jax
+import pytest
+
 from nsa_jax import compile_cache
 
 _CPUINFO = """processor\t: 0
@@ -22,6 +25,15 @@ def test_folder_is_the_users_cache_unless_chosen_or_turned_off(tmp_path):
     assert compile_cache.root({}) == str(Path.home() / ".cache" / "nsa_jax" / "xla")
     assert compile_cache.root({compile_cache.CHOICE: "gs://bucket/xla", "XDG_CACHE_HOME": "/x"}) == "gs://bucket/xla"
     assert compile_cache.root({compile_cache.CHOICE: "0"}) is None
+
+
+def test_turned_off_it_leaves_jax_without_a_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv(compile_cache.CHOICE, "0")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    if jax.config.jax_compilation_cache_dir:
+        pytest.skip("JAX_COMPILATION_CACHE_DIR is set: the command line takes the user's own cache")
+    assert compile_cache.configure() is None
+    assert jax.config.jax_compilation_cache_dir is None and not list(tmp_path.iterdir())
 
 
 def test_a_host_without_one_instruction_set_gets_another_folder():

@@ -86,8 +86,8 @@ def test_bad_input_fails_clearly_and_writes_nothing(small_model, tmp_path, overr
 
 
 def test_second_run_loads_every_program_from_the_compile_cache(small_model, tmp_path):
-    # As a user's shell has it: no JAX cache settings of its own (the suite's conftest sets some), the cache chosen
-    # by NSA_JAX_COMPILE_CACHE.
+    # As a user's shell has it: no JAX cache settings of its own (a developer's may carry some), the cache chosen by
+    # NSA_JAX_COMPILE_CACHE (the suite's conftest turns it off).
     plain = {k: v for k, v in env().items() if not k.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT_CACHE"))}
     cache_env = {**plain, compile_cache.CHOICE: str(tmp_path / "cache")}
     device = jax.devices()[0]
@@ -107,11 +107,6 @@ def test_second_run_loads_every_program_from_the_compile_cache(small_model, tmp_
     ours, theirs = exported(tmp_path / "second"), exported(tmp_path / "first")
     for name in ours:
         np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
-
-    off_env = {**plain, compile_cache.CHOICE: "0", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
-    assert run(command(small_model, tmp_path / "off", *extra), env=off_env).returncode == 0
-    assert not (tmp_path / "xdg" / "nsa_jax").exists()  # the default folder is not made either
-    assert sorted(p.name for p in folder.glob("*-cache")) == entries
 
 
 def _complete_steps(checkpoints: Path) -> list[int]:
