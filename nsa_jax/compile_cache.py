@@ -1,10 +1,11 @@
 """Compiled programs kept on disk between runs of the command line (JAX's persistent compilation cache).
 
 At the sizes the configs start with, a run spends most of its time compiling: the main job at test size
-(`tests/test_main_job.py`'s shrunk `configs/demo.py`) compiles 98 programs, 73 s of its 98 s on a 2-core AMD EPYC.
-With the cache a second run, or a run resumed after a kill, loads them instead: the same job 98 -> 29 s, with
-the same report byte for byte (the executables are XLA's own, serialised). `python -m nsa_jax.main` calls
-`configure()` once JAX's backend is up and before anything compiles.
+(`tests/test_main_job.py`'s shrunk `configs/demo.py`) spent 95.1 s of its 121.9 s in XLA compiles on a 2-core AMD
+EPYC. With the cache a second run, or a run resumed after a kill, loads the programs instead: the same job 26.6 s,
+the demo 442.8 -> 400.7 s, with the same reports byte for byte (the executables are XLA's own, serialised;
+`benchmarks/compile_cache.py`). `python -m nsa_jax.main` calls `configure()` once JAX's backend is up and before
+anything compiles.
 
 Where: `NSA_JAX_COMPILE_CACHE` names a folder (or a URL JAX's cache takes, such as `gs://...` on a TPU pod, where
 every host should share one); unset, `$XDG_CACHE_HOME/nsa_jax/xla` (`~/.cache/nsa_jax/xla`); `0` turns the cache
