@@ -20,7 +20,7 @@ bounded (JAX's default); `JAX_COMPILATION_CACHE_MAX_SIZE=<bytes>` bounds it, the
 first, at the price of JAX reading every entry's access time at each write. Only the first process of a
 `jax.distributed` run writes entries (JAX's rule): the hosts of a pod gain from a folder they share. An entry that
 cannot be read (one cut short by a killed run, or read while another process writes it) is reported by JAX's warning and
-compiled again.
+compiled again; a folder that cannot be made (a read-only home) costs one such warning, and the run goes on uncached.
 """
 
 from __future__ import annotations
