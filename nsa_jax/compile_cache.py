@@ -70,9 +70,8 @@ def cpu_signature(cpuinfo: str | None = None) -> str:
 def machine_tag(platform_name: str, device_kind: str, cpuinfo: str | None = None) -> str:
     """The cache's subfolder for this kind of machine: the platform, the device kind and, on CPU, a hash of the
     host CPU's model and flags (`cpu_signature`), e.g. `cpu-1f0c9e2a7b3d` or `gpu-NVIDIA_H100_80GB_HBM3`."""
-    tag = f"{platform_name}-{device_kind}"
-    if platform_name == "cpu":
-        tag = f"cpu-{hashlib.sha256(cpu_signature(cpuinfo).encode()).hexdigest()[:12]}"
+    kind = hashlib.sha256(cpu_signature(cpuinfo).encode()).hexdigest()[:12] if platform_name == "cpu" else device_kind
+    tag = f"{platform_name}-{kind}"
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in tag)
 
 
